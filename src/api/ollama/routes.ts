@@ -1,0 +1,216 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { isPlexusError } from '../../errors.js'
+import type { InferenceEngine, GenerateRequest, GenerateResult } from '../../inference/engine.js'
+import type { ModelRecord } from '../../inference/registry.js'
+import { MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_EMBEDDING_INPUTS } from '../../inference/constants.js'
+import type { Metrics } from '../metrics.js'
+import { toPlexusError } from '../errors.js'
+import { resolveModelName, disconnectSignal, generateWithMetrics, openStream } from '../generation.js'
+
+/**
+ * Ollama-compatible routes under `/api`: tags, chat, generate (NDJSON streaming by default, as in
+ * Ollama), embed, ps, show and version. Errors use Ollama's `{"error": "..."}` shape.
+ */
+
+export interface OllamaRoutesOptions {
+  engine: InferenceEngine
+  metrics: Metrics
+  version: string
+}
+
+const Options = z.object({
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  top_k: z.number().int().min(0).max(1000).optional(),
+  min_p: z.number().min(0).max(1).optional(),
+  seed: z.number().int().optional(),
+  num_predict: z.number().int().min(-2).optional(),
+  stop: z.array(z.string().max(MAX_STOP_LENGTH)).max(MAX_STOP_SEQUENCES).optional(),
+  repeat_penalty: z.number().min(0).max(10).optional(),
+  presence_penalty: z.number().min(-2).max(2).optional(),
+  frequency_penalty: z.number().min(-2).max(2).optional()
+}).optional()
+
+const Message = z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.string() })
+
+const ChatBody = z.object({
+  model: z.string().min(1).max(256),
+  messages: z.array(Message).max(4096).default([]),
+  stream: z.boolean().default(true),
+  options: Options,
+  format: z.literal('').optional().describe('Structured output is not supported.'),
+  keep_alive: z.union([z.string(), z.number()]).optional()
+})
+
+const GenerateBody = z.object({
+  model: z.string().min(1).max(256),
+  prompt: z.string().default(''),
+  system: z.string().optional(),
+  raw: z.boolean().optional(),
+  stream: z.boolean().default(true),
+  options: Options,
+  format: z.literal('').optional().describe('Structured output is not supported.'),
+  keep_alive: z.union([z.string(), z.number()]).optional()
+})
+
+const EmbedBody = z.object({
+  model: z.string().min(1).max(256),
+  input: z.union([z.string(), z.array(z.string()).min(1).max(MAX_EMBEDDING_INPUTS)]),
+  truncate: z.literal(false).optional().describe('Inputs are never truncated: too long is an error.'),
+  keep_alive: z.union([z.string(), z.number()]).optional()
+})
+
+const OllamaError = z.object({ error: z.string() })
+const errors = { 400: OllamaError, 401: OllamaError, 404: OllamaError, 429: OllamaError, 503: OllamaError }
+
+const Final = {
+  model: z.string(),
+  created_at: z.string(),
+  done: z.boolean(),
+  done_reason: z.string().optional(),
+  total_duration: z.number().optional(),
+  load_duration: z.number().optional(),
+  prompt_eval_count: z.number().optional(),
+  prompt_eval_duration: z.number().optional(),
+  eval_count: z.number().optional(),
+  eval_duration: z.number().optional()
+}
+const ChatResponse = z.object({ ...Final, message: z.object({ role: z.literal('assistant'), content: z.string() }) })
+const GenerateResponse = z.object({ ...Final, response: z.string() })
+const EmbedResponse = z.object({ model: z.string(), embeddings: z.array(z.array(z.number())), total_duration: z.number(), load_duration: z.number(), prompt_eval_count: z.number() })
+const ShowResponse = z.object({ details: z.record(z.string(), z.unknown()), model_info: z.record(z.string(), z.unknown()), template: z.string(), modified_at: z.string() })
+
+function sampling (options: z.output<typeof Options>): Omit<GenerateRequest, 'model'> {
+  const o = options ?? {}
+  return {
+    // Ollama's defaults.
+    temperature: o.temperature ?? 0.8,
+    topP: o.top_p ?? 0.9,
+    topK: o.top_k ?? 40,
+    minP: o.min_p ?? 0,
+    seed: o.seed,
+    repeatPenalty: o.repeat_penalty ?? 1.1,
+    presencePenalty: o.presence_penalty ?? 0,
+    frequencyPenalty: o.frequency_penalty ?? 0,
+    stop: o.stop,
+    maxTokens: o.num_predict == null || o.num_predict < 0 ? undefined : Math.max(1, o.num_predict)
+  }
+}
+
+const ns = (ms: number): number => Math.round(ms * 1e6)
+
+function finalStats (r: GenerateResult, startedAt: number): Record<string, unknown> {
+  return {
+    done: true,
+    done_reason: r.finishReason,
+    total_duration: ns(performance.now() - startedAt),
+    load_duration: 0,
+    prompt_eval_count: r.usage.promptTokens,
+    prompt_eval_duration: ns(r.timings.firstTokenMs),
+    eval_count: r.usage.completionTokens,
+    eval_duration: ns(r.timings.decodeMs)
+  }
+}
+
+function details (m: ModelRecord): Record<string, unknown> {
+  const p = m.metadata.parameters
+  const size = p >= 1e9 ? `${(p / 1e9).toFixed(1)}B` : p >= 1e6 ? `${(p / 1e6).toFixed(1)}M` : `${(p / 1e3).toFixed(0)}K`
+  return { format: 'gguf', family: m.metadata.architecture, families: [m.metadata.architecture], parameter_size: size, quantization_level: m.metadata.quantization }
+}
+
+export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (app, { engine, metrics, version }) => {
+  app.get('/version', { schema: { tags: ['ollama'], response: { 200: z.object({ version: z.string() }) } } }, async () => ({ version }))
+
+  app.get('/tags', { schema: { tags: ['ollama'], summary: 'List local models' } }, async () => ({
+    models: engine.registry.list().map(m => ({
+      name: m.name, model: m.name, modified_at: m.addedAt, size: m.sizeBytes, digest: m.sha256, details: details(m)
+    }))
+  }))
+
+  app.get('/ps', { schema: { tags: ['ollama'], summary: 'List loaded models' } }, async () => ({
+    models: engine.loadedModels().map(m => ({
+      name: m.name, model: m.name, size: m.memoryBytes, digest: m.sha256, size_vram: 0, context_length: m.contextSize,
+      details: details(engine.registry.get(m.name))
+    }))
+  }))
+
+  app.post('/show', {
+    schema: { tags: ['ollama'], summary: 'Show model information', body: z.object({ model: z.string().min(1).max(256).optional(), name: z.string().max(256).optional() }), response: { 200: ShowResponse, 404: OllamaError } }
+  }, async (request) => {
+    const m = engine.registry.get(resolveModelName(engine, request.body.model ?? request.body.name))
+    return {
+      details: details(m),
+      model_info: {
+        'general.architecture': m.metadata.architecture,
+        'general.parameter_count': m.metadata.parameters,
+        [`${m.metadata.architecture}.context_length`]: m.metadata.contextLength,
+        [`${m.metadata.architecture}.embedding_length`]: m.metadata.embeddingLength
+      },
+      template: m.metadata.chatTemplate ?? '',
+      modified_at: m.addedAt
+    }
+  })
+
+  app.post('/chat', { schema: { tags: ['ollama'], summary: 'Chat (NDJSON stream unless stream is false)', body: ChatBody, response: { 200: ChatResponse, ...errors } } }, async (request, reply) => {
+    const body = request.body
+    const req: GenerateRequest = { model: resolveModelName(engine, body.model), messages: body.messages, ...sampling(body.options) }
+    if (body.messages.length === 0) {
+      // Ollama loads the model and answers done on an empty chat.
+      await engine.load(req.model)
+      return { model: req.model, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: '' }, done: true, done_reason: 'load' }
+    }
+    return await respond(request, reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
+  })
+
+  app.post('/generate', { schema: { tags: ['ollama'], summary: 'Generate (NDJSON stream unless stream is false)', body: GenerateBody, response: { 200: GenerateResponse, ...errors } } }, async (request, reply) => {
+    const body = request.body
+    const model = resolveModelName(engine, body.model)
+    const base = { model, ...sampling(body.options) }
+    if (body.prompt === '' && body.system == null) {
+      await engine.load(model)
+      return { model, created_at: new Date().toISOString(), response: '', done: true, done_reason: 'load' }
+    }
+    // Like Ollama, the prompt goes through the chat template unless `raw` is set.
+    const req: GenerateRequest = body.raw === true
+      ? { ...base, prompt: body.prompt }
+      : { ...base, messages: [...(body.system != null ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }] }
+    return await respond(request, reply, req, body.stream, text => ({ response: text }))
+  })
+
+  app.post('/embed', { schema: { tags: ['ollama'], summary: 'Embed text', body: EmbedBody, response: { 200: EmbedResponse, ...errors } } }, async (request, reply) => {
+    const body = request.body
+    const started = performance.now()
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input
+    const r = await engine.embed(resolveModelName(engine, body.model), inputs, { signal: disconnectSignal(reply) })
+    return { model: r.model, embeddings: r.embeddings, total_duration: ns(performance.now() - started), load_duration: 0, prompt_eval_count: r.promptTokens }
+  })
+
+  async function respond (
+    request: import('fastify').FastifyRequest,
+    reply: import('fastify').FastifyReply,
+    req: GenerateRequest,
+    stream: boolean,
+    piece: (text: string) => Record<string, unknown>
+  ): Promise<any> { // the route's 200 schema checks the shape
+    const startedAt = performance.now()
+    const signal = disconnectSignal(reply)
+    const head = (): Record<string, unknown> => ({ model: req.model, created_at: new Date().toISOString() })
+    if (!stream) {
+      const r = await generateWithMetrics(engine, metrics, req, { signal })
+      return { ...head(), ...piece(r.text), ...finalStats(r, startedAt) }
+    }
+    await engine.validate(req)
+    const out = openStream(reply, 'application/x-ndjson')
+    const write = (obj: object): void => out.write(JSON.stringify(obj) + '\n')
+    try {
+      const r = await generateWithMetrics(engine, metrics, req, { signal, onText: text => write({ ...head(), ...piece(text), done: false }) })
+      write({ ...head(), ...piece(''), ...finalStats(r, startedAt) })
+    } catch (err) {
+      if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write({ error: toPlexusError(err, 0).message })
+    } finally {
+      out.end()
+    }
+    return reply
+  }
+}

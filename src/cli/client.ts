@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { PlexusError } from '../errors.js'
+import { dataDirPaths } from '../node/data-dir.js'
+import { RuntimeFileSchema } from '../node/node.js'
+
+/** How CLI commands reach a node: explicit URL and key, or the node running on the data dir. */
+export interface NodeTarget {
+  url: string
+  token: string | null
+}
+
+function pidAlive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/**
+ * `--url` (or `PLEXUS_URL`) with `PLEXUS_API_KEY`; otherwise the runtime file that a running node
+ * writes into its data directory, whose local token authorises the owner's CLI.
+ */
+export function findNode (options: { url?: string, dataDir: string, env?: NodeJS.ProcessEnv }): NodeTarget {
+  const env = options.env ?? process.env
+  const url = options.url ?? (env.PLEXUS_URL !== '' ? env.PLEXUS_URL : undefined)
+  const key = env.PLEXUS_API_KEY != null && env.PLEXUS_API_KEY !== '' ? env.PLEXUS_API_KEY : null
+  if (url != null) {
+    try { new URL(url) } catch { throw new PlexusError('PLX_ERR_BAD_REQUEST', [`Invalid --url '${url}'`]) }
+    return { url: url.replace(/\/+$/, ''), token: key }
+  }
+  const runtimePath = dataDirPaths(options.dataDir).runtime
+  if (!existsSync(runtimePath)) {
+    throw new PlexusError('PLX_ERR_NODE_NOT_RUNNING', [`nothing is running on data directory ${options.dataDir}; start one with \`plexus start\` or pass --url`])
+  }
+  const parsed = RuntimeFileSchema.safeParse(JSON.parse(readFileSync(runtimePath, 'utf8')))
+  if (!parsed.success) throw new PlexusError('PLX_ERR_NODE_NOT_RUNNING', [`${runtimePath} is damaged; restart the node`])
+  if (!pidAlive(parsed.data.pid)) {
+    throw new PlexusError('PLX_ERR_NODE_NOT_RUNNING', [`the node recorded in ${runtimePath} (pid ${parsed.data.pid}) is not running; start one with \`plexus start\``])
+  }
+  return { url: parsed.data.url, token: key ?? parsed.data.localToken }
+}
+
+/** A JSON request to a node; an error response becomes a PlexusError-like message. */
+export async function callNode<T> (target: NodeTarget, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const res = await nodeFetch(target, method, path, body, signal)
+  const text = await res.text()
+  let data: unknown
+  try { data = JSON.parse(text) } catch { data = text }
+  if (!res.ok) throw new Error(errorMessage(res.status, data))
+  return data as T
+}
+
+export async function nodeFetch (target: NodeTarget, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  const headers: Record<string, string> = {}
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (target.token != null) headers.authorization = `Bearer ${target.token}`
+  try {
+    return await fetch(target.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal })
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err
+    throw new PlexusError('PLX_ERR_NODE_NOT_RUNNING', [`cannot reach ${target.url} (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`])
+  }
+}
+
+export function errorMessage (status: number, data: unknown): string {
+  const e = (data as { error?: { message?: string } | string } | null)?.error
+  const msg = typeof e === 'string' ? e : e?.message
+  return msg ?? `the node answered HTTP ${status}`
+}

@@ -1,0 +1,38 @@
+// libp2p (joining in a later layer) calls Promise.withResolvers, which Node 20 lacks.
+import '../polyfills.js'
+import { Command, CommanderError } from 'commander'
+import { PACKAGE_VERSION } from '../paths.js'
+import { fail } from './output.js'
+import { registerInit } from './commands/init.js'
+import { registerStart } from './commands/start.js'
+import { registerModels } from './commands/models.js'
+import { registerChat } from './commands/chat.js'
+import { registerStatus } from './commands/status.js'
+import { registerKeys } from './commands/keys.js'
+
+const program = new Command()
+program
+  .name('plexus')
+  .description('A Plexus node: local models behind OpenAI- and Ollama-compatible APIs.')
+  .version(PACKAGE_VERSION)
+  .option('--data-dir <dir>', 'data directory (default: $PLEXUS_DATA_DIR, else $XDG_DATA_HOME/plexus)')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+
+registerInit(program)
+registerStart(program)
+registerModels(program)
+registerChat(program)
+registerStatus(program)
+registerKeys(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander already printed the message (or the help/version text).
+    process.exit(err.exitCode === 0 ? 0 : 2)
+  }
+  fail(err, process.argv.includes('--json'))
+}

@@ -1,0 +1,115 @@
+/**
+ * One table of every error Plexus raises on purpose, in the manner of Fastify's `lib/errors.js`:
+ * a stable code, a message template, an HTTP status and an OpenAI error `type`. Callers and tests
+ * match on `code` (or `name`, which is always `PlexusError`), never on message text.
+ *
+ * Every code here must be documented in `docs/errors.md`; a unit test enforces it.
+ *
+ * @packageDocumentation
+ */
+
+/** OpenAI's error `type` strings, which clients such as the `openai` package switch on. */
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+
+interface ErrorSpec {
+  /** Message template; `%s` placeholders are filled in order. */
+  message: string
+  status: number
+  type: OpenAIErrorType
+  /** OpenAI-style machine code sent as `error.code` (defaults to the Plexus code). */
+  openaiCode?: string
+}
+
+export const ERRORS = {
+  // Configuration and data directory
+  PLX_ERR_CONFIG_INVALID: { message: 'Invalid configuration: %s', status: 500, type: 'server_error' },
+  PLX_ERR_DATA_DIR: { message: 'Data directory problem: %s', status: 500, type: 'server_error' },
+  PLX_ERR_IDENTITY_INVALID: { message: 'Node identity file is unreadable or damaged: %s', status: 500, type: 'server_error' },
+  PLX_ERR_INSECURE_BIND: {
+    message: 'Refusing to listen on %s without an API key: create one with `plexus keys create` first, or bind to 127.0.0.1',
+    status: 500,
+    type: 'server_error'
+  },
+  PLX_ERR_NODE_NOT_RUNNING: { message: 'No running node found: %s', status: 503, type: 'server_error' },
+
+  // Models
+  PLX_ERR_MODEL_NOT_FOUND: { message: "The model '%s' does not exist", status: 404, type: 'not_found_error', openaiCode: 'model_not_found' },
+  PLX_ERR_MODEL_EXISTS: { message: "A model named '%s' is already registered", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_MODEL_INVALID_FILE: { message: 'Not a usable GGUF model file: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_MODEL_LOAD: { message: "Model '%s' failed to load: %s", status: 500, type: 'server_error' },
+  PLX_ERR_MODEL_MEMORY: { message: "Not enough of the memory budget to load '%s': %s", status: 503, type: 'server_error' },
+  PLX_ERR_MODEL_NO_EMBEDDINGS: { message: "Model '%s' cannot produce embeddings: %s", status: 400, type: 'invalid_request_error' },
+  PLX_ERR_PULL_FAILED: { message: 'Download failed: %s', status: 502, type: 'server_error' },
+  PLX_ERR_PULL_HASH_MISMATCH: { message: 'Downloaded file has sha256 %s but %s was expected; the partial file was removed', status: 502, type: 'server_error' },
+
+  // Requests
+  PLX_ERR_BAD_REQUEST: { message: '%s', status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
+  PLX_ERR_INVALID_JSON: { message: 'Request body is not valid JSON: %s', status: 400, type: 'invalid_request_error', openaiCode: 'invalid_json' },
+  PLX_ERR_BODY_TOO_LARGE: { message: 'Request body is larger than the limit of %s bytes', status: 413, type: 'invalid_request_error', openaiCode: 'request_too_large' },
+  PLX_ERR_CONTEXT_LENGTH: {
+    message: "This model's maximum context length is %s tokens, but the request needs %s tokens (%s in the prompt, %s for the completion). Shorten the prompt or lower max_tokens.",
+    status: 400,
+    type: 'invalid_request_error',
+    openaiCode: 'context_length_exceeded'
+  },
+  PLX_ERR_ROUTE_NOT_FOUND: { message: 'No route %s %s', status: 404, type: 'not_found_error', openaiCode: 'unknown_url' },
+  PLX_ERR_QUEUE_FULL: { message: 'The request queue is full (%s waiting); try again later', status: 503, type: 'server_error', openaiCode: 'queue_full' },
+  PLX_ERR_SHUTTING_DOWN: { message: 'The node is shutting down', status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  PLX_ERR_ABORTED: { message: 'The request was cancelled', status: 499, type: 'invalid_request_error', openaiCode: 'cancelled' },
+
+  // Auth
+  PLX_ERR_AUTH_MISSING: { message: 'Missing API key: send it as `Authorization: Bearer <key>`', status: 401, type: 'authentication_error', openaiCode: 'missing_api_key' },
+  PLX_ERR_AUTH_INVALID: { message: 'Incorrect or revoked API key', status: 401, type: 'authentication_error', openaiCode: 'invalid_api_key' },
+  PLX_ERR_RATE_LIMITED: { message: 'Rate limit of %s requests per minute reached for this key; retry in %s s', status: 429, type: 'rate_limit_error', openaiCode: 'rate_limit_exceeded' },
+  PLX_ERR_KEY_NOT_FOUND: { message: "No API key '%s'", status: 404, type: 'not_found_error' },
+
+  // Anything unexpected
+  PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** The one error class Plexus throws on purpose. `code` says which situation it is. */
+export class PlexusError extends Error {
+  override readonly name = 'PlexusError'
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly type: OpenAIErrorType
+  readonly openaiCode: string
+  /** The request parameter at fault, when there is one (OpenAI's `error.param`). */
+  readonly param: string | null
+
+  constructor (code: ErrorCode, args: ReadonlyArray<string | number> = [], options: { cause?: unknown, param?: string } = {}) {
+    const spec: ErrorSpec = ERRORS[code]
+    let i = 0
+    super(spec.message.replace(/%s/g, () => String(args[i++] ?? '')), { cause: options.cause })
+    this.code = code
+    this.statusCode = spec.status
+    this.type = spec.type
+    this.openaiCode = spec.openaiCode ?? code
+    this.param = options.param ?? null
+  }
+}
+
+/** Shorthand: `throw plexusError('PLX_ERR_MODEL_NOT_FOUND', name)`. */
+export function plexusError (code: ErrorCode, ...args: Array<string | number>): PlexusError {
+  return new PlexusError(code, args)
+}
+
+/** True when `err` is a PlexusError with the given code (works across module copies). */
+export function isPlexusError (err: unknown, code?: ErrorCode): err is PlexusError {
+  return err != null && typeof err === 'object' && (err as { name?: unknown }).name === 'PlexusError' &&
+    (code == null || (err as { code?: unknown }).code === code)
+}
+
+/** A one-sentence description of any thrown value, for logs and the CLI. */
+export function describeError (err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}

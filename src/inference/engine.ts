@@ -1,0 +1,526 @@
+import { getLlama, resolveChatWrapper, type Llama, type LlamaModel, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type Token, type ChatWrapper, type ChatHistoryItem, LlamaLogLevel } from 'node-llama-cpp'
+import { PlexusError, isPlexusError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { ModelRegistry, ModelRecord } from './registry.js'
+import { SlotPool } from './slot-pool.js'
+import { StopSequenceFilter } from './text-stream.js'
+import { PENALTY_WINDOW_TOKENS } from './constants.js'
+import { resolveThreads } from './threads.js'
+
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool'
+
+export interface ChatMessage {
+  role: ChatRole
+  content: string
+}
+
+export interface SamplingOptions {
+  /** 0 is greedy. */
+  temperature?: number
+  topP?: number
+  topK?: number
+  minP?: number
+  /** Same seed and parameters give the same output. */
+  seed?: number
+  presencePenalty?: number
+  frequencyPenalty?: number
+  /** Multiplicative repeat penalty (Ollama's `repeat_penalty`); 1 is off. */
+  repeatPenalty?: number
+}
+
+export interface GenerateRequest extends SamplingOptions {
+  model: string
+  /** Chat messages, rendered with the model's chat template. Exactly one of `messages`/`prompt`. */
+  messages?: ChatMessage[]
+  /** Raw text completion. */
+  prompt?: string
+  /** Upper bound on generated tokens; by default, the rest of the context window. */
+  maxTokens?: number
+  stop?: string[]
+}
+
+export type FinishReason = 'stop' | 'length'
+
+export interface GenerateResult {
+  model: string
+  text: string
+  finishReason: FinishReason
+  usage: { promptTokens: number, completionTokens: number }
+  timings: {
+    /** Time spent waiting for a free sequence. */
+    queuedMs: number
+    /** From getting a slot to the first generated token (prompt evaluation). */
+    firstTokenMs: number
+    /** From the first to the last generated token. */
+    decodeMs: number
+  }
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal
+  /** Called with each piece of text as soon as it is safe to show (stop sequences held back). */
+  onText?: (delta: string) => void
+}
+
+export interface EmbedResult {
+  model: string
+  embeddings: number[][]
+  promptTokens: number
+}
+
+export interface LoadedModelInfo {
+  name: string
+  sha256: string
+  sizeBytes: number
+  /** Estimated memory held: weights plus context state. */
+  memoryBytes: number
+  contextSize: number
+  parallel: number
+  active: number
+  waiting: number
+  loadedAt: string
+  lastUsedAt: string
+}
+
+export interface InferenceInit {
+  /** Threads per evaluation; 0 = machine default (threads.ts). */
+  threads: number
+  parallel: number
+  maxQueue: number
+  contextSize: number
+  memoryBudgetMiB: number
+  defaultModel?: string
+}
+
+export interface InferenceComponents {
+  registry: ModelRegistry
+  logger: Logger
+}
+
+interface LoadedModel {
+  record: ModelRecord
+  model: LlamaModel
+  context: LlamaContext
+  pool: SlotPool<LlamaContextSequence>
+  chatWrapper: ChatWrapper
+  embedding: Promise<LlamaEmbeddingContext> | null
+  embeddingQueue: Promise<unknown>
+  memoryBytes: number
+  loadedAt: Date
+  lastUsed: Date
+}
+
+/**
+ * Runs GGUF models with llama.cpp (through node-llama-cpp): loads them lazily, keeps them within a
+ * memory budget (least recently used first out), queues requests over a fixed number of parallel
+ * sequences, and generates with exact token accounting.
+ */
+export class InferenceEngine {
+  readonly #init: InferenceInit
+  readonly #registry: ModelRegistry
+  readonly #log: Logger
+  readonly threads: number
+  #llama: Promise<Llama> | null = null
+  readonly #loaded = new Map<string, LoadedModel>()
+  readonly #loading = new Map<string, Promise<LoadedModel>>()
+  readonly #shutdown = new AbortController()
+  #stopped = false
+
+  constructor (components: InferenceComponents, init: InferenceInit) {
+    this.#registry = components.registry
+    this.#log = components.logger
+    this.#init = init
+    this.threads = resolveThreads(init.threads)
+  }
+
+  /** The model used when a request names none: configured default, else the first registered. */
+  defaultModelName (): string {
+    if (this.#init.defaultModel != null) return this.#init.defaultModel
+    const first = this.#registry.list()[0]
+    if (first == null) throw new PlexusError('PLX_ERR_MODEL_NOT_FOUND', ['(none registered)'], { param: 'model' })
+    return first.name
+  }
+
+  get registry (): ModelRegistry { return this.#registry }
+
+  async #getLlama (): Promise<Llama> {
+    this.#llama ??= getLlama({
+      gpu: 'auto',
+      build: 'never',
+      // 0: our per-context `threads` is used exactly, not as a hint capped by a global pool.
+      maxThreads: 0,
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim()
+        if (text === '') return
+        if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.#log.error({ llama: true }, text)
+        else this.#log.debug({ llama: true }, text)
+      }
+    })
+    return await this.#llama
+  }
+
+  /** Loads a model (or returns it if loaded), evicting idle models to fit the memory budget. */
+  async load (name: string): Promise<LoadedModelInfo> {
+    return this.#info(await this.#acquireModel(name))
+  }
+
+  async #acquireModel (name: string): Promise<LoadedModel> {
+    if (this.#stopped) throw new PlexusError('PLX_ERR_SHUTTING_DOWN')
+    const record = this.#registry.get(name)
+    const loaded = this.#loaded.get(name)
+    if (loaded != null && loaded.record.sha256 === record.sha256) {
+      loaded.lastUsed = new Date()
+      return loaded
+    }
+    let pending = this.#loading.get(name)
+    if (pending == null) {
+      pending = this.#loadModel(record).finally(() => this.#loading.delete(name))
+      this.#loading.set(name, pending)
+    }
+    return await pending
+  }
+
+  async #loadModel (record: ModelRecord): Promise<LoadedModel> {
+    const check = this.#registry.check(record.name)
+    if (!check.ok) throw new PlexusError('PLX_ERR_MODEL_LOAD', [record.name, check.problem ?? 'file problem'])
+    const old = this.#loaded.get(record.name)
+    if (old != null) await this.#unload(old) // the file behind the name changed
+    const llama = await this.#getLlama()
+    const started = Date.now()
+    let model: LlamaModel
+    try {
+      model = await llama.loadModel({ modelPath: record.path })
+    } catch (err) {
+      throw new PlexusError('PLX_ERR_MODEL_LOAD', [record.name, (err as Error).message], { cause: err })
+    }
+    try {
+      const contextSize = Math.min(this.#init.contextSize, model.trainContextSize)
+      const estimate = model.fileInsights.estimateContextResourceRequirements({
+        contextSize, modelGpuLayers: 0, sequences: this.#init.parallel
+      })
+      const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram
+      await this.#makeRoom(record.name, memoryBytes)
+      const context = await model.createContext({
+        contextSize,
+        sequences: this.#init.parallel,
+        threads: this.threads,
+        // Dispatch a batch as soon as the current JS turn ends; lowest per-token latency.
+        batching: { dispatchSchedule: 'nextCycle' }
+      })
+      const sequences = Array.from({ length: this.#init.parallel }, () => context.getSequence())
+      const chatWrapper = resolveChatWrapper(model)
+      const loaded: LoadedModel = {
+        record,
+        model,
+        context,
+        pool: new SlotPool(sequences, this.#init.maxQueue),
+        chatWrapper,
+        embedding: null,
+        embeddingQueue: Promise.resolve(),
+        memoryBytes,
+        loadedAt: new Date(),
+        lastUsed: new Date()
+      }
+      this.#loaded.set(record.name, loaded)
+      this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads: this.threads, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
+      return loaded
+    } catch (err) {
+      await model.dispose().catch(() => {})
+      throw err
+    }
+  }
+
+  /** Unloads least recently used idle models until `bytes` more fit in the budget. */
+  async #makeRoom (forName: string, bytes: number): Promise<void> {
+    const budget = this.#init.memoryBudgetMiB * 1024 * 1024
+    const used = (): number => [...this.#loaded.values()].reduce((s, m) => s + m.memoryBytes, 0)
+    if (bytes > budget) {
+      throw new PlexusError('PLX_ERR_MODEL_MEMORY', [forName, `it needs about ${mib(bytes)} MiB, the whole budget is ${this.#init.memoryBudgetMiB} MiB (inference.memoryBudgetMiB)`])
+    }
+    const candidates = [...this.#loaded.values()].sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime())
+    for (const m of candidates) {
+      if (used() + bytes <= budget) break
+      if (!m.pool.idle) continue
+      this.#log.info({ model: m.record.name }, 'unloading least recently used model to fit the memory budget')
+      await this.#unload(m)
+    }
+    if (used() + bytes > budget) {
+      throw new PlexusError('PLX_ERR_MODEL_MEMORY', [forName, `${mib(used())} MiB of ${this.#init.memoryBudgetMiB} MiB are held by models that are busy; retry when they finish`])
+    }
+  }
+
+  async #unload (m: LoadedModel): Promise<void> {
+    this.#loaded.delete(m.record.name)
+    m.pool.close()
+    if (m.embedding != null) await (await m.embedding.catch(() => null))?.dispose()
+    await m.context.dispose()
+    await m.model.dispose()
+  }
+
+  /** Unloads a model if it is loaded and idle; returns whether it was unloaded. */
+  async unload (name: string): Promise<boolean> {
+    const m = this.#loaded.get(name)
+    if (m == null || !m.pool.idle) return false
+    await this.#unload(m)
+    return true
+  }
+
+  loadedModels (): LoadedModelInfo[] {
+    return [...this.#loaded.values()].map(m => this.#info(m))
+  }
+
+  #info (m: LoadedModel): LoadedModelInfo {
+    return {
+      name: m.record.name,
+      sha256: m.record.sha256,
+      sizeBytes: m.record.sizeBytes,
+      memoryBytes: m.memoryBytes,
+      contextSize: m.context.contextSize,
+      parallel: m.pool.size,
+      active: m.pool.active,
+      waiting: m.pool.waiting,
+      loadedAt: m.loadedAt.toISOString(),
+      lastUsedAt: m.lastUsed.toISOString()
+    }
+  }
+
+  /** Requests running and waiting, over all loaded models. */
+  queueStats (): { active: number, waiting: number } {
+    let active = 0
+    let waiting = 0
+    for (const m of this.#loaded.values()) { active += m.pool.active; waiting += m.pool.waiting }
+    return { active, waiting }
+  }
+
+  /** Renders chat messages with the model's template into prompt tokens. */
+  #chatTokens (m: LoadedModel, messages: ChatMessage[]): Token[] {
+    const history: ChatHistoryItem[] = []
+    for (const msg of messages) {
+      if (msg.role === 'system' || msg.role === 'developer') history.push({ type: 'system', text: msg.content })
+      else if (msg.role === 'assistant') history.push({ type: 'model', response: [msg.content] })
+      else history.push({ type: 'user', text: msg.content }) // tool results are shown to the model as user turns
+    }
+    history.push({ type: 'model', response: [] })
+    const { contextText } = m.chatWrapper.generateContextState({ chatHistory: history })
+    return contextText.tokenize(m.model.tokenizer)
+  }
+
+  /**
+   * Checks a request without generating: loads the model, renders the prompt and checks that it
+   * fits the context with `maxTokens` to spare. Streaming endpoints call this before they send
+   * their first byte, so these errors still get a proper status code.
+   */
+  async validate (req: GenerateRequest): Promise<{ promptTokens: number, contextSize: number }> {
+    const m = await this.#acquireModel(req.model)
+    const { tokens } = this.#prepare(m, req)
+    return { promptTokens: tokens.length, contextSize: m.context.contextSize }
+  }
+
+  /** The prompt tokens and the completion budget, or the reason the request cannot run. */
+  #prepare (m: LoadedModel, req: GenerateRequest): { tokens: Token[], maxTokens: number } {
+    const tokens = this.#withBos(m.model, this.#promptTokens(m, req), req.messages == null)
+    const contextSize = m.context.contextSize
+    if (tokens.length === 0) throw new PlexusError('PLX_ERR_BAD_REQUEST', ['The prompt is empty'], { param: 'prompt' })
+    const room = contextSize - tokens.length
+    if (room < 1 || (req.maxTokens != null && req.maxTokens > room)) {
+      throw new PlexusError('PLX_ERR_CONTEXT_LENGTH', [contextSize, tokens.length + (req.maxTokens ?? 1), tokens.length, req.maxTokens ?? 1], { param: req.messages != null ? 'messages' : 'prompt' })
+    }
+    return { tokens, maxTokens: Math.min(req.maxTokens ?? room, room) }
+  }
+
+  #promptTokens (m: LoadedModel, req: Pick<GenerateRequest, 'messages' | 'prompt'>): Token[] {
+    if (req.messages != null) return this.#chatTokens(m, req.messages)
+    // Raw completions start with BOS when the model expects one, like llama.cpp's server.
+    return m.model.tokenize(req.prompt ?? '', false)
+  }
+
+  /**
+   * Generates a completion. The prompt must fit the context with `maxTokens` to spare, else
+   * `PLX_ERR_CONTEXT_LENGTH` (never silent truncation). Aborting the signal stops generation and
+   * frees the sequence at once.
+   */
+  async generate (req: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const m = await this.#acquireModel(req.model)
+    const signal = options.signal != null ? AbortSignal.any([options.signal, this.#shutdown.signal]) : this.#shutdown.signal
+    const { tokens: withBos, maxTokens } = this.#prepare(m, req)
+
+    const queuedAt = performance.now()
+    const seq = await m.pool.acquire({ signal })
+    const startedAt = performance.now()
+    m.lastUsed = new Date()
+    let firstAt = 0
+    let lastAt = 0
+    const generated: Token[] = []
+    let text = ''
+    let finishReason: FinishReason = 'length'
+    try {
+      const input = await this.#reusePrefix(seq, withBos)
+      const filter = new StopSequenceFilter(req.stop ?? [])
+      const emit = (piece: string): void => {
+        if (piece === '') return
+        text += piece
+        options.onText?.(piece)
+      }
+      let pending: Token[] = []
+      const penalties = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0 || (req.repeatPenalty ?? 1) !== 1
+      const iterator = seq.evaluate(input, {
+        temperature: req.temperature ?? 0.8,
+        topK: req.topK ?? 40,
+        topP: req.topP ?? 0.95,
+        minP: req.minP ?? 0.05,
+        seed: req.seed,
+        yieldEogToken: true,
+        repeatPenalty: penalties
+          ? {
+              punishTokens: () => generated.slice(-PENALTY_WINDOW_TOKENS),
+              penalty: req.repeatPenalty ?? 1,
+              presencePenalty: req.presencePenalty ?? 0,
+              frequencyPenalty: req.frequencyPenalty ?? 0
+            }
+          : undefined
+      })
+      for await (const token of iterator) {
+        if (signal.aborted) break
+        lastAt = performance.now()
+        if (firstAt === 0) firstAt = lastAt
+        if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
+        generated.push(token)
+        pending.push(token)
+        // Hold tokens back while they end in an incomplete UTF-8 sequence.
+        const piece = m.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length))
+        if (!piece.endsWith('\uFFFD')) {
+          pending = []
+          emit(filter.push(piece))
+          if (filter.stopped) { finishReason = 'stop'; break }
+        }
+        if (generated.length >= maxTokens) break
+      }
+      if (signal.aborted) {
+        throw this.#shutdown.signal.aborted ? new PlexusError('PLX_ERR_SHUTTING_DOWN') : new PlexusError('PLX_ERR_ABORTED')
+      }
+      if (!filter.stopped) {
+        if (pending.length > 0) emit(filter.push(m.model.detokenize(pending, false)))
+        emit(filter.flush())
+      }
+    } catch (err) {
+      // A failed or cancelled evaluation may leave the sequence in an unknown state: start clean.
+      await seq.clearHistory().catch(() => {})
+      if (isPlexusError(err)) throw err
+      if (signal.aborted) throw new PlexusError('PLX_ERR_ABORTED')
+      throw new PlexusError('PLX_ERR_INTERNAL', [(err as Error).message], { cause: err })
+    } finally {
+      m.pool.release(seq)
+      m.lastUsed = new Date()
+    }
+    return {
+      model: m.record.name,
+      text,
+      finishReason,
+      usage: { promptTokens: withBos.length, completionTokens: generated.length },
+      timings: {
+        queuedMs: startedAt - queuedAt,
+        firstTokenMs: firstAt === 0 ? 0 : firstAt - startedAt,
+        decodeMs: firstAt === 0 ? 0 : lastAt - firstAt
+      }
+    }
+  }
+
+  /** Adds BOS to raw prompts when the model's tokenizer asks for it (chat templates add their own). */
+  #withBos (model: LlamaModel, tokens: Token[], raw: boolean): Token[] {
+    const bos = model.tokens.bos
+    if (!raw || bos == null || !model.tokens.shouldPrependBosToken) return tokens
+    if (tokens[0] === bos) return tokens
+    return [bos, ...tokens]
+  }
+
+  /**
+   * Keeps the longest prefix of the sequence's KV cache that matches the new prompt (chat turns
+   * share their history), erasing the rest. At least one token is always evaluated anew so that
+   * there are logits to sample from.
+   */
+  async #reusePrefix (seq: LlamaContextSequence, tokens: Token[]): Promise<Token[]> {
+    const cached = seq.contextTokens
+    let common = 0
+    const limit = Math.min(cached.length, tokens.length - 1)
+    while (common < limit && cached[common] === tokens[common]) common++
+    if (common === 0) {
+      if (seq.nextTokenIndex > 0) await seq.clearHistory()
+    } else if (common < seq.nextTokenIndex) {
+      await seq.eraseContextTokenRanges([{ start: common, end: seq.nextTokenIndex }])
+    }
+    return tokens.slice(common)
+  }
+
+  /** Embeds each input (mean-pooled by llama.cpp). Inputs longer than the context are refused. */
+  async embed (modelName: string, inputs: Array<string | number[]>, options: { signal?: AbortSignal } = {}): Promise<EmbedResult> {
+    const m = await this.#acquireModel(modelName)
+    m.embedding ??= m.model.createEmbeddingContext({ contextSize: m.context.contextSize, threads: this.threads }).catch((err: Error) => {
+      m.embedding = null
+      throw new PlexusError('PLX_ERR_MODEL_NO_EMBEDDINGS', [modelName, err.message], { cause: err })
+    })
+    const ctx = await m.embedding
+    const contextSize = m.context.contextSize
+    const vocabularySize = this.#vocabularySize(m)
+    const tokenized = inputs.map((t, i) => {
+      if (typeof t === 'string') return m.model.tokenize(t)
+      // Token ids from the client go straight into llama.cpp: check them first.
+      const bad = t.find(id => !Number.isInteger(id) || id < 0 || id >= vocabularySize)
+      if (bad !== undefined) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`input[${i}] has token id ${bad}, outside the vocabulary (0..${vocabularySize - 1})`], { param: `input[${i}]` })
+      return t as Token[]
+    })
+    tokenized.forEach((t, i) => {
+      if (t.length === 0) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`input[${i}] is empty`], { param: `input[${i}]` })
+      if (t.length > contextSize) {
+        throw new PlexusError('PLX_ERR_CONTEXT_LENGTH', [contextSize, t.length, t.length, 0], { param: `input[${i}]` })
+      }
+    })
+    // One embedding at a time per model: the embedding context has a single sequence.
+    const run = m.embeddingQueue.then(async () => {
+      const out: number[][] = []
+      for (const t of tokenized) {
+        options.signal?.throwIfAborted()
+        if (this.#stopped) throw new PlexusError('PLX_ERR_SHUTTING_DOWN')
+        const e = await ctx.getEmbeddingFor(t)
+        out.push([...e.vector])
+      }
+      return out
+    })
+    m.embeddingQueue = run.catch(() => {})
+    m.lastUsed = new Date()
+    try {
+      const embeddings = await run
+      return { model: m.record.name, embeddings, promptTokens: tokenized.reduce((s, t) => s + t.length, 0) }
+    } catch (err) {
+      if (isPlexusError(err)) throw err
+      if (options.signal?.aborted === true) throw new PlexusError('PLX_ERR_ABORTED')
+      throw new PlexusError('PLX_ERR_INTERNAL', [(err as Error).message], { cause: err })
+    }
+  }
+
+  #vocabularySize (m: LoadedModel): number {
+    const tokens = (m.model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens
+    return tokens?.length ?? 0
+  }
+
+  /**
+   * Stops the engine: refuses new work, cancels generations still running after `graceMs`, and
+   * frees every model.
+   */
+  async stop (options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    for (const m of this.#loaded.values()) m.pool.close()
+    const deadline = Date.now() + (options.graceMs ?? 0)
+    while (Date.now() < deadline && this.queueStats().active > 0) await new Promise(resolve => setTimeout(resolve, 20))
+    this.#shutdown.abort()
+    while (this.queueStats().active > 0) await new Promise(resolve => setTimeout(resolve, 10))
+    await Promise.allSettled([...this.#loading.values()])
+    for (const m of [...this.#loaded.values()]) await this.#unload(m).catch(() => {})
+    if (this.#llama != null) await (await this.#llama.catch(() => null))?.dispose()
+  }
+}
+
+function mib (bytes: number): number {
+  return Math.ceil(bytes / 1024 / 1024)
+}

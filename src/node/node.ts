@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, unlinkSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { PlexusError } from '../errors.js'
+import { createLogger, forComponent, type Logger } from '../logger.js'
+import { EMBEDDED_MODEL, PACKAGE_VERSION } from '../paths.js'
+import { ModelRegistry } from '../inference/registry.js'
+import { InferenceEngine } from '../inference/engine.js'
+import { ApiKeyStore } from '../auth/keys.js'
+import { buildApi, type PlexusApi } from '../api/app.js'
+import { Metrics } from '../api/metrics.js'
+import type { NodeStatus } from '../api/plexus/routes.js'
+import { ensureDataDir, type DataDirPaths } from './data-dir.js'
+import { loadConfig, writeDefaultConfig, type ConfigOverrides, type PlexusConfig } from './config.js'
+import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
+import { writeJsonAtomic } from './json-file.js'
+
+export interface NodeInit {
+  dataDir: string
+  /** Flag-level overrides (highest precedence). */
+  config?: ConfigOverrides
+  /** Model files to register (if new) and serve; the first becomes the default model. */
+  models?: string[]
+  logger?: Logger
+  /** Write the runtime file so CLI commands can find this node (default true). */
+  writeRuntimeFile?: boolean
+}
+
+/** Written to `node.json` while the node runs; read by CLI commands on the same data dir. */
+export const RuntimeFileSchema = z.object({
+  pid: z.number().int(),
+  url: z.string(),
+  version: z.string(),
+  startedAt: z.string(),
+  /** Bearer token that lets the owner's CLI call this node (file is mode 0600). */
+  localToken: z.string()
+})
+export type RuntimeFile = z.output<typeof RuntimeFileSchema>
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+/** Prepares a data directory: folder, config file and identity. Idempotent. */
+export function initDataDir (dataDir: string): { paths: DataDirPaths, identity: NodeIdentity, createdIdentity: boolean, createdConfig: boolean } {
+  const paths = ensureDataDir(dataDir)
+  const createdConfig = !existsSync(paths.config)
+  if (createdConfig) writeDefaultConfig(paths.config)
+  const { identity, created } = loadOrCreateIdentity(paths.identity)
+  return { paths, identity, createdIdentity: created, createdConfig }
+}
+
+/**
+ * The composition root: builds every service from the configuration, hands each the narrow
+ * components it needs, and starts and stops them in order.
+ */
+export class PlexusNode {
+  readonly paths: DataDirPaths
+  readonly config: PlexusConfig
+  readonly identity: NodeIdentity
+  readonly registry: ModelRegistry
+  readonly keys: ApiKeyStore
+  readonly engine: InferenceEngine
+  readonly metrics: Metrics
+  readonly logger: Logger
+  #api: PlexusApi | null = null
+  #url: string | null = null
+  #startedAt = new Date()
+  readonly #localToken = randomBytes(32).toString('base64url')
+  readonly #init: NodeInit
+  #stopping: Promise<void> | null = null
+
+  private constructor (init: NodeInit, paths: DataDirPaths, identity: NodeIdentity) {
+    this.#init = init
+    this.paths = paths
+    this.identity = identity
+    this.logger = init.logger ?? createLogger()
+    this.config = loadConfig(paths.config, init.config ?? {})
+    this.registry = new ModelRegistry({ registryFile: paths.modelRegistry, storeDir: paths.models })
+    this.keys = new ApiKeyStore(paths.apiKeys)
+    this.engine = new InferenceEngine(
+      { registry: this.registry, logger: forComponent(this.logger, 'inference') },
+      this.config.inference
+    )
+    this.metrics = new Metrics({ queue: () => this.engine.queueStats(), loadedModels: () => this.engine.loadedModels() })
+  }
+
+  /** Creates a node on a data directory (initialising it if needed) and registers its models. */
+  static async create (init: NodeInit): Promise<PlexusNode> {
+    const { paths, identity } = initDataDir(resolve(init.dataDir))
+    const node = new PlexusNode(init, paths, identity)
+    await node.#registerModels()
+    return node
+  }
+
+  async #registerModels (): Promise<void> {
+    const requested = this.#init.models ?? []
+    if (requested.length === 0 && this.registry.list().length === 0) {
+      await this.registry.add(EMBEDDED_MODEL.path, { name: EMBEDDED_MODEL.name, sha256: EMBEDDED_MODEL.sha256 })
+      this.logger.info({ model: EMBEDDED_MODEL.name }, 'registered the embedded default model')
+    }
+    let first: string | null = null
+    for (const file of requested) {
+      const path = resolve(file)
+      const known = this.registry.list().find(m => m.path === path)
+      const record = known ?? await this.registry.add(path)
+      first ??= record.name
+    }
+    if (first != null && this.config.inference.defaultModel == null) this.config.inference.defaultModel = first
+  }
+
+  get url (): string | null { return this.#url }
+
+  /** Starts the API. Refuses a non-loopback address unless an API key exists. */
+  async start (): Promise<string> {
+    const { host, port } = this.config.api
+    const requireApiKey = this.config.api.requireApiKey || !isLoopback(host)
+    if (!isLoopback(host) && !this.keys.hasActiveKeys()) throw new PlexusError('PLX_ERR_INSECURE_BIND', [host])
+    const defaultModel = this.config.inference.defaultModel
+    if (defaultModel != null && !this.registry.has(defaultModel)) {
+      throw new PlexusError('PLX_ERR_CONFIG_INVALID', [`inference.defaultModel '${defaultModel}' is not a registered model`])
+    }
+    this.#startedAt = new Date()
+    this.#api = await buildApi(
+      { engine: this.engine, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
+    )
+    await this.#api.listen({ host, port })
+    const address = this.#api.server.address()
+    const actualPort = typeof address === 'object' && address != null ? address.port : port
+    const shownHost = host.includes(':') ? `[${host}]` : host
+    this.#url = `http://${shownHost}:${actualPort}`
+    if (this.#init.writeRuntimeFile !== false) {
+      const runtime: RuntimeFile = { pid: process.pid, url: this.#url, version: PACKAGE_VERSION, startedAt: this.#startedAt.toISOString(), localToken: this.#localToken }
+      writeJsonAtomic(this.paths.runtime, runtime, 0o600)
+    }
+    this.logger.info({ url: this.#url, nodeId: this.identity.fingerprint, threads: this.engine.threads }, 'node started')
+    return this.#url
+  }
+
+  /**
+   * Stops the node: no new requests, in-flight generations get `graceMs` to finish and are then
+   * cancelled, models are freed, and the runtime file is removed.
+   */
+  async stop (options: { graceMs?: number } = {}): Promise<void> {
+    this.#stopping ??= (async () => {
+      const closing = this.#api?.close()
+      await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
+      await closing
+      this.#removeRuntimeFile()
+      this.logger.info('node stopped')
+    })()
+    await this.#stopping
+  }
+
+  #removeRuntimeFile (): void {
+    try {
+      const current = JSON.parse(readFileSync(this.paths.runtime, 'utf8')) as { pid?: number, localToken?: string }
+      if (current.localToken === this.#localToken) unlinkSync(this.paths.runtime)
+    } catch {}
+  }
+
+  /** The API for in-process callers and tests (`inject()`); null before `start()`. */
+  get api (): PlexusApi | null { return this.#api }
+
+  status (): NodeStatus {
+    const models = this.registry.list()
+    return {
+      version: PACKAGE_VERSION,
+      nodeId: this.identity.fingerprint,
+      publicKey: Buffer.from(this.identity.publicKey).toString('base64url'),
+      dataDir: this.paths.root,
+      url: this.#url,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt.getTime()) / 1000),
+      threads: this.engine.threads,
+      parallel: this.config.inference.parallel,
+      contextSize: this.config.inference.contextSize,
+      memoryBudgetMiB: this.config.inference.memoryBudgetMiB,
+      defaultModel: this.config.inference.defaultModel ?? models[0]?.name ?? null,
+      models: models.map(m => ({ name: m.name, sha256: m.sha256, sizeBytes: m.sizeBytes, architecture: m.metadata.architecture, parameters: m.metadata.parameters, quantization: m.metadata.quantization, contextLength: m.metadata.contextLength })),
+      loaded: this.engine.loadedModels(),
+      queue: this.engine.queueStats(),
+      auth: { activeKeys: this.keys.list().filter(k => k.revokedAt == null).length }
+    }
+  }
+}
