@@ -84,8 +84,10 @@ export class PlexusError extends Error {
   readonly openaiCode: string
   /** The request parameter at fault, when there is one (OpenAI's `error.param`). */
   readonly param: string | null
+  /** For rate limits and overload: when the client may retry (sent as `Retry-After`). */
+  readonly retryAfterSeconds: number | null
 
-  constructor (code: ErrorCode, args: ReadonlyArray<string | number> = [], options: { cause?: unknown, param?: string } = {}) {
+  constructor (code: ErrorCode, args: ReadonlyArray<string | number> = [], options: { cause?: unknown, param?: string, retryAfterSeconds?: number } = {}) {
     const spec: ErrorSpec = ERRORS[code]
     let i = 0
     super(spec.message.replace(/%s/g, () => String(args[i++] ?? '')), { cause: options.cause })
@@ -94,6 +96,7 @@ export class PlexusError extends Error {
     this.type = spec.type
     this.openaiCode = spec.openaiCode ?? code
     this.param = options.param ?? null
+    this.retryAfterSeconds = options.retryAfterSeconds ?? null
   }
 }
 

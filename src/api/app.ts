@@ -53,6 +53,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   }).withTypeProvider<ZodTypeProvider>()
 
   // Ollama's documentation and clients post JSON with any Content-Type (curl -d sends a form type).
+  app.removeContentTypeParser('text/plain')
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, body === '' ? undefined : JSON.parse(body as string))

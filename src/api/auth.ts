@@ -48,11 +48,11 @@ export function authenticate (request: FastifyRequest, options: AuthOptions): Ca
 }
 
 /**
- * Fixed one-minute windows per caller. Simple and predictable: a caller gets `limit` requests in
- * each clock minute; the error says how long until the window resets.
+ * A token bucket per caller: `limit` requests per minute, refilled continuously, with bursts of up
+ * to `limit`. Unlike fixed windows, there is no boundary at which a caller gets twice the rate.
  */
 export class RateLimiter {
-  readonly #windows = new Map<string, { start: number, count: number }>()
+  readonly #buckets = new Map<string, { tokens: number, at: number }>()
   readonly #defaultLimit: number
 
   constructor (defaultLimit: number) {
@@ -63,18 +63,22 @@ export class RateLimiter {
     if (caller.kind === 'local') return
     const id = caller.kind === 'key' ? `key:${caller.id}` : `ip:${caller.address}`
     const limit = caller.kind === 'key' ? caller.rateLimitPerMinute ?? this.#defaultLimit : this.#defaultLimit
-    const start = now - (now % 60_000)
-    let w = this.#windows.get(id)
-    if (w == null || w.start !== start) {
-      w = { start, count: 0 }
-      this.#windows.set(id, w)
-      if (this.#windows.size > 10_000) this.#prune(start)
+    const perMs = limit / 60_000
+    const b = this.#buckets.get(id) ?? { tokens: limit, at: now }
+    b.tokens = Math.min(limit, b.tokens + Math.max(0, now - b.at) * perMs)
+    b.at = now
+    if (b.tokens < 1) {
+      this.#buckets.set(id, b)
+      const retryAfterSeconds = Math.ceil((1 - b.tokens) / perMs / 1000)
+      throw new PlexusError('PLX_ERR_RATE_LIMITED', [limit, retryAfterSeconds], { retryAfterSeconds })
     }
-    if (w.count >= limit) throw new PlexusError('PLX_ERR_RATE_LIMITED', [limit, Math.ceil((start + 60_000 - now) / 1000)])
-    w.count++
+    b.tokens -= 1
+    this.#buckets.set(id, b)
+    if (this.#buckets.size > 10_000) this.#prune(now)
   }
 
-  #prune (current: number): void {
-    for (const [k, w] of this.#windows) if (w.start !== current) this.#windows.delete(k)
+  /** Forgets callers whose buckets are full again (they are indistinguishable from new ones). */
+  #prune (now: number): void {
+    for (const [k, b] of this.#buckets) if (now - b.at > 60_000) this.#buckets.delete(k)
   }
 }

@@ -41,12 +41,13 @@ export function openaiErrorBody (e: PlexusError): { error: { message: string, ty
 
 /** Sends an error in OpenAI's shape (used by /v1 and the native API). */
 export function sendOpenAIError (reply: FastifyReply, e: PlexusError): FastifyReply {
-  if (e.code === 'PLX_ERR_RATE_LIMITED') void reply.header('retry-after', String(e.message.match(/retry in (\d+)/)?.[1] ?? 60))
+  if (e.retryAfterSeconds != null) void reply.header('retry-after', String(e.retryAfterSeconds))
   return reply.status(e.statusCode).type('application/json').send(openaiErrorBody(e))
 }
 
 /** Ollama's error body: `{"error":"message"}`. */
 export function sendOllamaError (reply: FastifyReply, e: PlexusError): FastifyReply {
+  if (e.retryAfterSeconds != null) void reply.header('retry-after', String(e.retryAfterSeconds))
   return reply.status(e.statusCode).type('application/json').send({ error: e.message })
 }
 

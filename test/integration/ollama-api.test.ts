@@ -1,0 +1,111 @@
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestNode, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
+
+/** Ollama's endpoints with plain fetch, as Ollama clients call them. */
+describe('Ollama-compatible API', () => {
+  let t: TestNode
+  const post = async (path: string, body: unknown): Promise<Response> =>
+    await fetch(t.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  before(async () => { t = await startTestNode() })
+  after(async () => { await t.close() })
+
+  it('reports its version', async () => {
+    const r = await fetch(`${t.url}/api/version`)
+    assert.equal(r.status, 200)
+    const body = await r.json() as { version: string }
+    assert.match(body.version, /^\d+\.\d+\.\d+/)
+  })
+
+  it('lists local models as tags with digest and details', async () => {
+    const body = await (await fetch(`${t.url}/api/tags`)).json() as { models: Array<{ name: string, digest: string, size: number, details: { family: string, quantization_level: string, format: string } }> }
+    assert.equal(body.models.length, 1)
+    const m = body.models[0]!
+    assert.equal(m.name, 'stories260K')
+    assert.equal(m.digest, FIXTURE_SHA256)
+    assert.equal(m.size, 1185376)
+    assert.equal(m.details.family, 'llama')
+    assert.equal(m.details.format, 'gguf')
+    assert.equal(m.details.quantization_level, 'F32')
+  })
+
+  it('streams chat as NDJSON by default, ending with done and counts', async () => {
+    const r = await post('/api/chat', { model: 'stories260K', messages: [{ role: 'user', content: 'Tell a story' }], options: { num_predict: 10, temperature: 0 } })
+    assert.equal(r.status, 200)
+    assert.match(r.headers.get('content-type') ?? '', /application\/x-ndjson/)
+    const lines = (await r.text()).trim().split('\n').map(l => JSON.parse(l) as { done: boolean, message: { role: string, content: string }, eval_count?: number, prompt_eval_count?: number, done_reason?: string })
+    assert.ok(lines.length >= 2)
+    const last = lines.at(-1)!
+    assert.equal(last.done, true)
+    assert.equal(last.done_reason, 'length')
+    assert.equal(last.eval_count, 10)
+    assert.ok((last.prompt_eval_count ?? 0) > 3)
+    assert.ok(lines.slice(0, -1).every(l => !l.done && l.message.role === 'assistant'))
+    assert.ok(lines.map(l => l.message.content).join('').length > 0)
+  })
+
+  it('answers chat in one object with stream:false, same text as the stream for the same seed', async () => {
+    const body = { model: 'stories260K:latest', messages: [{ role: 'user', content: 'A story' }], options: { num_predict: 12, seed: 7, temperature: 0.8 } }
+    const one = await (await post('/api/chat', { ...body, stream: false })).json() as { message: { content: string }, done: boolean, model: string }
+    assert.equal(one.done, true)
+    assert.equal(one.model, 'stories260K', 'the :latest suffix resolves to the bare name')
+    const streamed = (await (await post('/api/chat', body)).text()).trim().split('\n').map(l => (JSON.parse(l) as { message: { content: string } }).message.content).join('')
+    assert.equal(streamed, one.message.content)
+  })
+
+  it('generates raw text and templated text', async () => {
+    const raw = await (await post('/api/generate', { model: 'stories260K', prompt: 'Once upon a time', raw: true, stream: false, options: { num_predict: 8, temperature: 0 } })).json() as { response: string, done: boolean, eval_count: number }
+    assert.equal(raw.done, true)
+    assert.equal(raw.eval_count, 8)
+    assert.ok(raw.response.length > 0)
+    const lines = (await (await post('/api/generate', { model: 'stories260K', prompt: 'Once upon a time', system: 'Be kind.', options: { num_predict: 5 } })).text()).trim().split('\n')
+    const last = JSON.parse(lines.at(-1)!) as { done: boolean, eval_count: number }
+    assert.equal(last.done, true)
+    assert.equal(last.eval_count, 5)
+  })
+
+  it('accepts a body posted without a JSON content type, like curl -d', async () => {
+    const r = await fetch(`${t.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'stories260K', prompt: 'Once', raw: true, stream: false, options: { num_predict: 2 } }) })
+    assert.equal(r.status, 200)
+    assert.equal((await r.json() as { eval_count: number }).eval_count, 2)
+  })
+
+  it('embeds one or many inputs', async () => {
+    const r = await (await post('/api/embed', { model: 'stories260K', input: ['Once upon a time', 'a dog'] })).json() as { embeddings: number[][], prompt_eval_count: number }
+    assert.equal(r.embeddings.length, 2)
+    assert.equal(r.embeddings[0]!.length, 64)
+    assert.ok(r.prompt_eval_count > 2)
+    const single = await (await post('/api/embed', { model: 'stories260K', input: 'Once upon a time' })).json() as { embeddings: number[][] }
+    single.embeddings[0]!.forEach((x, i) => assert.ok(Math.abs(x - r.embeddings[0]![i]!) < 1e-4))
+  })
+
+  it('lists loaded models in ps and shows model details', async () => {
+    const ps = await (await fetch(`${t.url}/api/ps`)).json() as { models: Array<{ name: string, context_length: number }> }
+    assert.deepEqual(ps.models.map(m => m.name), ['stories260K'])
+    assert.equal(ps.models[0]!.context_length, 512)
+    const show = await (await post('/api/show', { model: 'stories260K' })).json() as { model_info: Record<string, unknown>, details: { family: string } }
+    assert.equal(show.details.family, 'llama')
+    assert.equal(show.model_info['llama.context_length'], 2048)
+  })
+
+  it('answers errors in Ollama\'s shape', async () => {
+    const unknown = await post('/api/chat', { model: 'missing', messages: [{ role: 'user', content: 'hi' }] })
+    assert.equal(unknown.status, 404)
+    const body = await unknown.json() as { error: string }
+    assert.equal(typeof body.error, 'string')
+    assert.ok(body.error.includes('missing'))
+
+    const bad = await post('/api/generate', { model: 'stories260K', prompt: 12 })
+    assert.equal(bad.status, 400)
+    assert.equal(typeof (await bad.json() as { error: string }).error, 'string')
+
+    const overflow = await post('/api/generate', { model: 'stories260K', prompt: 'word '.repeat(700), raw: true })
+    assert.equal(overflow.status, 400)
+    assert.match((await overflow.json() as { error: string }).error, /context length/)
+
+    const notJson = await fetch(`${t.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' })
+    assert.equal(notJson.status, 400)
+    assert.equal(typeof (await notJson.json() as { error: string }).error, 'string')
+  })
+})
