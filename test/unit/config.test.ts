@@ -241,7 +241,7 @@ describe('loadConfig validation', () => {
 
   it('refuses a section that is not an object', () => {
     // A section of the wrong type is an invalid value, like any other.
-    for (const value of [{ api: 5 }, { api: null }, { inference: true }, { inference: 'fast' }]) {
+    for (const value of [{ api: 5 }, { api: null }, { api: [] }, { inference: true }, { inference: 'fast' }]) {
       writeConfig(value)
       assert.throws(() => loadConfig(configPath, {}, {}), configInvalid, JSON.stringify(value))
     }

@@ -125,15 +125,25 @@ describe('PlexusError', () => {
     assert.equal(err.cause, cause)
   })
 
-  it('defaults openaiCode to the Plexus code and param to null', () => {
+  it('defaults openaiCode to the Plexus code, and param and retryAfterSeconds to null', () => {
     // Execute
     const err = new PlexusError('PLX_ERR_MODEL_EXISTS', ['tiny'])
 
     // Assert
     assert.equal(err.openaiCode, 'PLX_ERR_MODEL_EXISTS')
     assert.equal(err.param, null)
+    assert.equal(err.retryAfterSeconds, null)
     assert.equal(err.statusCode, 409)
     assert.equal(err.type, 'invalid_request_error')
+  })
+
+  it('carries retryAfterSeconds when given', () => {
+    // Execute
+    const err = new PlexusError('PLX_ERR_RATE_LIMITED', [2, 30], { retryAfterSeconds: 30 })
+
+    // Assert
+    assert.equal(err.retryAfterSeconds, 30)
+    assert.equal(err.statusCode, 429)
   })
 
   it('takes its status and type from ERRORS for every code', () => {

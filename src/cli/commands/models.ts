@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs'
 import type { Command } from 'commander'
 import { ModelRegistry, type ModelRecord } from '../../inference/registry.js'
 import { pullModel } from '../../inference/pull.js'
@@ -89,6 +90,8 @@ export function registerModels (program: Command): void {
         const pulled = await pullModel(url, { destDir: registry.storeDir, sha256: opts.sha256, signal: controller.signal, onProgress: p => progress.update(p) })
         progress.stop()
         const existing = registry.findBySha256(pulled.sha256)
+        // Same bytes already registered under another file: keep one copy.
+        if (existing != null && existing.path !== pulled.path) rmSync(pulled.path, { force: true })
         const record = existing ?? await registry.add(pulled.path, { name: name === '' ? undefined : name, store: 'move', sha256: pulled.sha256 })
         output(g.json, { ...record, resumedFrom: pulled.resumedFrom, alreadyRegistered: existing != null }, () =>
           existing != null ? `already registered as ${existing.name} (same sha256)` : `pulled ${record.name}${pulled.resumedFrom > 0 ? ` (resumed at ${formatBytes(pulled.resumedFrom)})` : ''}\n${describe(record)}`)
