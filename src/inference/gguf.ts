@@ -1,4 +1,5 @@
-import { readGgufFileInfo, GgufFileType, GgmlType } from 'node-llama-cpp'
+import { statSync } from 'node:fs'
+import { readGgufFileInfo, GgufFileType, GgmlType, GgufInsights } from 'node-llama-cpp'
 import { PlexusError } from '../errors.js'
 
 /** What Plexus records about a model, read from its GGUF header (the weights are not read). */
@@ -29,6 +30,26 @@ export async function readModelMetadata (path: string): Promise<ModelMetadata> {
     info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false })
   } catch (err) {
     throw new PlexusError('PLX_ERR_MODEL_INVALID_FILE', [`${path}: ${(err as Error).message}`], { cause: err })
+  }
+  // node-llama-cpp reads past the end of a short file as zeros, so a cut-off download would look
+  // like a model: check the header is complete and the file holds every tensor it declares.
+  const declared = info.fullTensorInfo ?? info.tensorInfo ?? []
+  const first = declared[0]
+  if (first == null) throw new PlexusError('PLX_ERR_MODEL_INVALID_FILE', [`${path}: the file declares no tensors (cut off or not a model)`])
+  const dataStart = Number(first.fileOffset) - Number(first.offset)
+  const general0 = (info.metadata as unknown as { general?: { architecture?: unknown } }).general
+  if (typeof general0?.architecture !== 'string') {
+    throw new PlexusError('PLX_ERR_MODEL_INVALID_FILE', [`${path}: the header has no general.architecture (cut off or not a model)`])
+  }
+  let needed: number
+  try {
+    needed = dataStart + (await GgufInsights.from(info)).modelSize
+  } catch (err) {
+    throw new PlexusError('PLX_ERR_MODEL_INVALID_FILE', [`${path}: ${(err as Error).message}`], { cause: err })
+  }
+  const size = statSync(path).size
+  if (size < needed) {
+    throw new PlexusError('PLX_ERR_MODEL_INVALID_FILE', [`${path}: the file is ${size} bytes but its header declares ${needed} (cut off, e.g. an unfinished download)`])
   }
   const meta = info.metadata as unknown as Record<string, unknown>
   const general = (meta.general ?? {}) as { architecture?: string, file_type?: number }

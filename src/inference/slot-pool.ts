@@ -32,7 +32,7 @@ export class SlotPool<T> {
 
   async acquire (options: { signal?: AbortSignal } = {}): Promise<T> {
     if (this.#closed) throw new PlexusError('PLX_ERR_SHUTTING_DOWN')
-    options.signal?.throwIfAborted()
+    if (options.signal?.aborted === true) throw new PlexusError('PLX_ERR_ABORTED')
     const slot = this.#free.shift()
     if (slot !== undefined) return slot
     if (this.#waiters.length >= this.#maxQueue) throw new PlexusError('PLX_ERR_QUEUE_FULL', [this.#waiters.length])

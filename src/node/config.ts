@@ -76,6 +76,9 @@ export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOver
 function merge (base: Record<string, unknown>, over: ConfigOverrides): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
   for (const section of ['api', 'inference'] as const) {
+    const current = base[section]
+    // A section of the wrong type is left for the schema to refuse, never spread into defaults.
+    if (current !== undefined && (typeof current !== 'object' || current === null || Array.isArray(current))) continue
     const defined = Object.fromEntries(Object.entries(over[section] ?? {}).filter(([, v]) => v !== undefined))
     out[section] = { ...(base[section] as object | undefined), ...defined }
   }

@@ -1,6 +1,6 @@
 import { mkdirSync, chmodSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, resolve, isAbsolute } from 'node:path'
 
 /**
  * Where a node keeps its state. Precedence: an explicit `--data-dir`, then `PLEXUS_DATA_DIR`, then
@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path'
 export function resolveDataDir (explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit != null && explicit !== '') return resolve(explicit)
   if (env.PLEXUS_DATA_DIR != null && env.PLEXUS_DATA_DIR !== '') return resolve(env.PLEXUS_DATA_DIR)
-  const xdg = env.XDG_DATA_HOME != null && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
+  // The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+  const xdg = env.XDG_DATA_HOME != null && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
   return join(xdg, 'plexus')
 }
 
