@@ -109,5 +109,9 @@ export function loadConfig (configPath: string, flags: ConfigOverrides = {}, env
 
 /** Writes a config file holding the defaults, for the owner to edit. */
 export function writeDefaultConfig (configPath: string): void {
-  writeJsonAtomic(configPath, ConfigSchema.parse({}), 0o600)
+  const defaults = ConfigSchema.parse({})
+  // The memory budget defaults to half of this machine's RAM; leave it out so the file stays
+  // right if the data directory moves to another machine.
+  const { memoryBudgetMiB: _machineDependent, ...inference } = defaults.inference
+  writeJsonAtomic(configPath, { ...defaults, inference }, 0o600)
 }
