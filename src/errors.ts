@@ -63,6 +63,9 @@ export const ERRORS = {
   PLX_ERR_SHUTTING_DOWN: { message: 'The node is shutting down', status: 503, type: 'server_error', openaiCode: 'shutting_down' },
   PLX_ERR_ABORTED: { message: 'The request was cancelled', status: 499, type: 'invalid_request_error', openaiCode: 'cancelled' },
 
+  // Privacy
+  PLX_ERR_PRIVACY_VIOLATION: { message: '%s is private to this node and cannot run at the %s level', status: 400, type: 'invalid_request_error', openaiCode: 'privacy_violation' },
+
   // Auth
   PLX_ERR_AUTH_MISSING: { message: 'Missing API key: send it as `Authorization: Bearer <key>`', status: 401, type: 'authentication_error', openaiCode: 'missing_api_key' },
   PLX_ERR_AUTH_INVALID: { message: 'Incorrect or revoked API key', status: 401, type: 'authentication_error', openaiCode: 'invalid_api_key' },
