@@ -72,6 +72,19 @@ export const ERRORS = {
   PLX_ERR_RATE_LIMITED: { message: 'Rate limit of %s requests per minute reached for this key; retry in %s s', status: 429, type: 'rate_limit_error', openaiCode: 'rate_limit_exceeded' },
   PLX_ERR_KEY_NOT_FOUND: { message: "No API key '%s'", status: 404, type: 'not_found_error' },
 
+  // Cabinets (encrypted document stores)
+  PLX_ERR_CABINET_NOT_FOUND: { message: "No cabinet '%s'", status: 404, type: 'not_found_error' },
+  PLX_ERR_CABINET_EXISTS: { message: "A cabinet named '%s' already exists", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_PASSPHRASE: { message: "Wrong passphrase for cabinet '%s'", status: 403, type: 'permission_error' },
+  PLX_ERR_CABINET_LOCKED: { message: "Cabinet '%s' is locked; unlock it with its passphrase first", status: 423, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_KEYRING: { message: "The keyring of cabinet '%s' is missing or damaged: %s", status: 500, type: 'server_error' },
+  PLX_ERR_CABINET_CORRUPT: { message: "Cabinet '%s' is damaged: %s", status: 500, type: 'server_error' },
+  PLX_ERR_CABINET_VERSION: { message: "Cabinet '%s' has schema version %s, but this Plexus supports up to %s", status: 500, type: 'server_error' },
+  PLX_ERR_CABINET_BUSY: { message: "Cabinet '%s' is locked by another process or connection; try again", status: 503, type: 'server_error' },
+  PLX_ERR_CABINET_IO: { message: "Cabinet '%s' could not be read or written: %s", status: 500, type: 'server_error' },
+  PLX_ERR_CABINET_EMBEDDING_MODEL: { message: "Cabinet '%s': %s", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_VECTOR_DIMS: { message: 'Unusable vector: %s; the cabinet embedding model has %s dimensions', status: 400, type: 'invalid_request_error' },
+
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
 } as const satisfies Record<string, ErrorSpec>

@@ -5,6 +5,8 @@ import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { InferenceEngine } from '../inference/engine.js'
 import type { ApiKeyStore } from '../auth/keys.js'
+import type { CabinetService } from '../cabinets/service.js'
+import { cabinetRoutes } from './plexus/cabinets.js'
 import { authenticate, RateLimiter, type Caller } from './auth.js'
 import { toPlexusError, sendOpenAIError, sendOllamaError, isOllamaRoute } from './errors.js'
 import type { Metrics } from './metrics.js'
@@ -14,6 +16,7 @@ import { plexusRoutes, type NodeStatusSource } from './plexus/routes.js'
 
 export interface ApiComponents {
   engine: InferenceEngine
+  cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
   logger: Logger
@@ -106,7 +109,8 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
     return isOllamaRoute(request) ? sendOllamaError(reply, e) : sendOpenAIError(reply, e)
   })
 
-  await app.register(openaiRoutes, { prefix: '/v1', engine: components.engine, metrics: components.metrics })
+  await app.register(openaiRoutes, { prefix: '/v1', engine: components.engine, cabinets: components.cabinets, metrics: components.metrics })
+  await app.register(cabinetRoutes, { prefix: '/api/plexus/cabinets', cabinets: components.cabinets })
   await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, metrics: components.metrics, version: components.node.version })
   await app.register(plexusRoutes, { engine: components.engine, metrics: components.metrics, node: components.node, keys: components.keys })
 

@@ -43,8 +43,22 @@ export async function callNode<T> (target: NodeTarget, method: string, path: str
   const text = await res.text()
   let data: unknown
   try { data = JSON.parse(text) } catch { data = text }
-  if (!res.ok) throw new Error(errorMessage(res.status, data))
+  if (!res.ok) throw new NodeApiError(res.status, data)
   return data as T
+}
+
+/** An error answer from a node: its status, code and one-sentence message. */
+export class NodeApiError extends Error {
+  override readonly name = 'NodeApiError'
+  readonly status: number
+  readonly code: string | null
+
+  constructor (status: number, data: unknown) {
+    super(errorMessage(status, data))
+    this.status = status
+    const e = (data as { error?: { code?: unknown } } | null)?.error
+    this.code = typeof e === 'object' && e != null && typeof e.code === 'string' ? e.code : null
+  }
 }
 
 export async function nodeFetch (target: NodeTarget, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {

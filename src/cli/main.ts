@@ -9,6 +9,7 @@ import { registerModels } from './commands/models.js'
 import { registerChat } from './commands/chat.js'
 import { registerStatus } from './commands/status.js'
 import { registerKeys } from './commands/keys.js'
+import { registerCabinet } from './commands/cabinet.js'
 
 const program = new Command()
 program
@@ -26,6 +27,7 @@ registerModels(program)
 registerChat(program)
 registerStatus(program)
 registerKeys(program)
+registerCabinet(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -108,3 +108,30 @@ export function createDownloadProgress (init: DownloadProgressInit): DownloadPro
     }
   }
 }
+
+export interface CountProgress {
+  update: (done: number, total: number) => void
+  stop: () => void
+}
+
+/** A progress bar over a count of items (files ingested); a no-op without a terminal. */
+export function createCountProgress (init: { enabled: boolean, label: string, stream?: NodeJS.WriteStream }): CountProgress {
+  const stream = init.stream ?? process.stderr
+  if (!init.enabled || process.stdout.isTTY !== true || stream.isTTY !== true) return { update () {}, stop () {} }
+  let bar: cliProgress.SingleBar | null = null
+  return {
+    update (done, total) {
+      if (bar == null) {
+        bar = new cliProgress.SingleBar({ stream, fps: PROGRESS_FPS, hideCursor: true, barsize: 30, format: `${init.label} [{bar}] {value}/{total} files | ETA {eta_formatted}` }, cliProgress.Presets.shades_classic)
+        bar.start(total, done)
+        return
+      }
+      if (total !== bar.getTotal()) bar.setTotal(total)
+      bar.update(done)
+    },
+    stop () {
+      bar?.stop()
+      bar = null
+    }
+  }
+}

@@ -33,18 +33,32 @@ export const InferenceConfigSchema = z.strictObject({
   defaultModel: z.string().min(1).optional()
 })
 
+export const CabinetsConfigSchema = z.strictObject({
+  /** Lock an unlocked cabinet after this many idle minutes; 0 keeps it unlocked until the node stops. */
+  autoLockMinutes: z.number().int().min(0).max(7 * 24 * 60).default(30),
+  /** Chunk size for ingestion, in (estimated) tokens. */
+  chunkTokens: z.number().int().min(16).max(8192).default(256),
+  /** Overlap between consecutive chunks of a section, in tokens. */
+  chunkOverlapTokens: z.number().int().min(0).max(1024).default(32)
+})
+
 export const ConfigSchema = z.strictObject({
   api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
-  inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({}))
+  inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
+  cabinets: CabinetsConfigSchema.default(CabinetsConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
 export type ConfigOverrides = {
   api?: Partial<PlexusConfig['api']>
   inference?: Partial<PlexusConfig['inference']>
+  cabinets?: Partial<PlexusConfig['cabinets']>
 }
 
-const ENV_VARS: Array<[string, 'api' | 'inference', string, 'int' | 'string' | 'bool']> = [
+type Section = keyof PlexusConfig
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets']
+
+const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
   ['PLEXUS_PORT', 'api', 'port', 'int'],
   ['PLEXUS_REQUIRE_API_KEY', 'api', 'requireApiKey', 'bool'],
@@ -52,12 +66,13 @@ const ENV_VARS: Array<[string, 'api' | 'inference', string, 'int' | 'string' | '
   ['PLEXUS_PARALLEL', 'inference', 'parallel', 'int'],
   ['PLEXUS_CONTEXT_SIZE', 'inference', 'contextSize', 'int'],
   ['PLEXUS_MEMORY_BUDGET_MIB', 'inference', 'memoryBudgetMiB', 'int'],
-  ['PLEXUS_DEFAULT_MODEL', 'inference', 'defaultModel', 'string']
+  ['PLEXUS_DEFAULT_MODEL', 'inference', 'defaultModel', 'string'],
+  ['PLEXUS_CABINET_AUTOLOCK_MINUTES', 'cabinets', 'autoLockMinutes', 'int']
 ]
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<'api' | 'inference', Record<string, unknown>> = { api: {}, inference: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue
@@ -75,7 +90,7 @@ export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOver
 
 function merge (base: Record<string, unknown>, over: ConfigOverrides): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
-  for (const section of ['api', 'inference'] as const) {
+  for (const section of SECTIONS) {
     const current = base[section]
     // A section of the wrong type is left for the schema to refuse, never spread into defaults.
     if (current !== undefined && (typeof current !== 'object' || current === null || Array.isArray(current))) continue

@@ -8,6 +8,8 @@ import { EMBEDDED_MODEL, PACKAGE_VERSION } from '../paths.js'
 import { ModelRegistry } from '../inference/registry.js'
 import { InferenceEngine } from '../inference/engine.js'
 import { ApiKeyStore } from '../auth/keys.js'
+import { CabinetService, cabinetsDir } from '../cabinets/service.js'
+import type { ScryptParams } from '../cabinets/constants.js'
 import { buildApi, type PlexusApi } from '../api/app.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
@@ -25,6 +27,8 @@ export interface NodeInit {
   logger?: Logger
   /** Write the runtime file so CLI commands can find this node (default true). */
   writeRuntimeFile?: boolean
+  /** scrypt cost for new cabinet keyrings; tests pass cheap parameters. */
+  cabinetKdf?: ScryptParams
 }
 
 /** Written to `node.json` while the node runs; read by CLI commands on the same data dir. */
@@ -63,6 +67,7 @@ export class PlexusNode {
   readonly keys: ApiKeyStore
   readonly engine: InferenceEngine
   readonly metrics: Metrics
+  readonly cabinets: CabinetService
   readonly logger: Logger
   #api: PlexusApi | null = null
   #url: string | null = null
@@ -82,6 +87,16 @@ export class PlexusNode {
     this.engine = new InferenceEngine(
       { registry: this.registry, logger: forComponent(this.logger, 'inference') },
       this.config.inference
+    )
+    this.cabinets = new CabinetService(
+      { engine: this.engine, logger: forComponent(this.logger, 'cabinets') },
+      {
+        dir: cabinetsDir(paths.root),
+        autoLockMs: this.config.cabinets.autoLockMinutes * 60_000,
+        kdf: init.cabinetKdf,
+        chunkTokens: this.config.cabinets.chunkTokens,
+        chunkOverlapTokens: this.config.cabinets.chunkOverlapTokens
+      }
     )
     this.metrics = new Metrics({ queue: () => this.engine.queueStats(), loadedModels: () => this.engine.loadedModels() })
   }
@@ -123,7 +138,7 @@ export class PlexusNode {
     }
     this.#startedAt = new Date()
     this.#api = await buildApi(
-      { engine: this.engine, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
     await this.#api.listen({ host, port })
@@ -148,6 +163,7 @@ export class PlexusNode {
       const closing = this.#api?.close()
       await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
       await closing
+      await this.cabinets.stop()
       this.#removeRuntimeFile()
       this.logger.info('node stopped')
     })()

@@ -4,6 +4,10 @@ import { z } from 'zod'
 import { PlexusError, isPlexusError } from '../../errors.js'
 import type { InferenceEngine, ChatMessage, GenerateRequest } from '../../inference/engine.js'
 import type { Metrics } from '../metrics.js'
+import type { CabinetService } from '../../cabinets/service.js'
+import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
+import { pinPrivate, requestedLevel } from '../../router/privacy.js'
+import { callerId } from '../plexus/cabinets.js'
 import { openaiErrorBody, toPlexusError } from '../errors.js'
 import { resolveModelName, disconnectSignal, generateWithMetrics, openStream } from '../generation.js'
 import {
@@ -13,6 +17,7 @@ import {
 
 export interface OpenAIRoutesOptions {
   engine: InferenceEngine
+  cabinets: CabinetService
   metrics: Metrics
 }
 
@@ -44,7 +49,7 @@ function sampling (body: ChatCompletionRequest | CompletionRequest): Omit<Genera
 }
 
 /** OpenAI-compatible routes, registered under `/v1`. */
-export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (app, { engine, metrics }) => {
+export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (app, { engine, cabinets, metrics }) => {
   const modelEntry = (m: { name: string, addedAt: string }): z.output<typeof ModelSchema> =>
     ({ id: m.name, object: 'model', created: Math.floor(Date.parse(m.addedAt) / 1000), owned_by: 'plexus' })
 
@@ -71,10 +76,23 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const id = newId('chatcmpl')
     const created = Math.floor(Date.now() / 1000)
     const signal = disconnectSignal(reply)
+    const level = requestedLevel(request.headers['x-plexus-privacy'] as string | undefined, body.plexus?.privacy)
+    let citations: Citation[] | undefined
+    if (body.plexus?.cabinets != null) {
+      // Cabinet passages make the whole request private to this node.
+      pinPrivate(level, body.plexus.cabinets.map(c => `cabinet:${c}`).join(', '))
+      const question = [...messages].reverse().find(m => m.role === 'user')
+      if (question == null) throw new PlexusError('PLX_ERR_BAD_REQUEST', ['A request with plexus.cabinets needs a user message to search for'], { param: 'messages' })
+      const found = await cabinets.search(body.plexus.cabinets, question.content, { topK: body.plexus.top_k ?? 5, caller: callerId(request), signal })
+      const sources = await fitSources(engine, req.model, cabinets.sourcesFor(found.hits), messages)
+      req.messages = [...(sources.length > 0 ? [sourcesMessage(sources)] : []), ...messages]
+      citations = toCitations(sources)
+    }
 
     if (body.stream !== true) {
       const r = await generateWithMetrics(engine, metrics, req, { signal })
       return {
+        ...(citations != null ? { citations } : {}),
         id,
         object: 'chat.completion' as const,
         created,
@@ -95,7 +113,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     await streamSse(reply, async write => {
       write(chunk({ role: 'assistant', content: '' }, null))
       const r = await generateWithMetrics(engine, metrics, req, { signal, onText: text => write(chunk({ content: text }, null)) })
-      write(chunk({}, r.finishReason))
+      write({ ...chunk({}, r.finishReason), ...(citations != null ? { citations } : {}) })
       if (includeUsage) {
         write({
           id, object: 'chat.completion.chunk', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { CitationSchema } from '../plexus/cabinet-schemas.js'
 import { MAX_STOP_SEQUENCES, MAX_STOP_LENGTH, MAX_EMBEDDING_INPUTS } from '../../inference/constants.js'
 
 /**
@@ -19,7 +20,12 @@ export const ChatMessageSchema = z.object({
 const Stop = z.union([z.string().max(MAX_STOP_LENGTH), z.array(z.string().max(MAX_STOP_LENGTH)).max(MAX_STOP_SEQUENCES)]).nullable().optional()
 
 /** The plexus extension object (privacy level etc.; routing arrives with the network layer). */
-const PlexusExtension = z.object({ privacy: z.enum(['private', 'community', 'cloud']).optional() }).optional()
+const PlexusExtension = z.object({
+  privacy: z.enum(['private', 'community', 'cloud']).optional(),
+  /** Answer from these cabinets: passages are retrieved and cited; the request is pinned private. */
+  cabinets: z.array(z.string().min(1).max(64)).min(1).max(16).optional(),
+  top_k: z.number().int().min(1).max(100).optional()
+}).optional()
 
 const Sampling = {
   temperature: z.number().min(0).max(2).nullable().optional(),
@@ -92,7 +98,9 @@ export const ChatCompletionSchema = z.object({
     logprobs: z.null(),
     finish_reason: z.enum(['stop', 'length'])
   })),
-  usage: Usage
+  usage: Usage,
+  /** Present when the request named cabinets: the numbered sources `[n]` of the answer. */
+  citations: z.array(CitationSchema).optional()
 })
 
 export const CompletionSchema = z.object({
