@@ -197,3 +197,90 @@ export function auditDetail (detail: unknown): string | null {
   if (text.length > MAX_AUDIT_DETAIL_CHARS) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`audit detail is longer than ${MAX_AUDIT_DETAIL_CHARS} characters`], { param: 'detail' })
   return text
 }
+
+/** A document as stored. Times are ms since the epoch. */
+export interface DocumentInfo {
+  id: number
+  path: string
+  title: string | null
+  mime: string
+  mtime: number
+  size: number
+  sha256: string
+  contentId: number
+  chunkCount: number
+  ingestedAt: number
+}
+
+/** A stored chunk. */
+export interface ChunkInfo {
+  chunkId: number
+  contentId: number
+  ordinal: number
+  heading: string | null
+  text: string
+  tokenCount: number
+}
+
+/** What {@link CabinetStore.upsertDocument} did. */
+export interface UpsertResult {
+  documentId: number
+  contentId: number
+  chunkCount: number
+  /** False when the path already held this sha256 (only metadata was refreshed). */
+  changed: boolean
+  /** True when the content was already stored (same sha256 elsewhere or unchanged): no chunks were written. */
+  reusedContent: boolean
+}
+
+/** A chunk waiting for its embedding. */
+export interface PendingChunk {
+  chunkId: number
+  heading: string | null
+  text: string
+}
+
+/** One audit entry; `queryHash` is an HMAC-SHA256 of the query under a per-cabinet key. */
+export interface AuditEntry {
+  id: number
+  at: number
+  action: string
+  caller: string | null
+  queryHash: string | null
+  resultCount: number | null
+  detail: unknown
+}
+
+/** Counts and settings of a cabinet. */
+export interface CabinetStats {
+  name: string
+  cabinetId: string
+  schemaVersion: number
+  createdAt: number
+  documents: number
+  /** Distinct contents (identical documents count once). */
+  contents: number
+  chunks: number
+  /** Chunks with a vector. */
+  vectors: number
+  /** Chunks still to embed (0 without an embedding model). */
+  chunksMissingVectors: number
+  embeddingModel: EmbeddingModelInfo | null
+  tokenizer: TokenizerOptions
+  lastIngestedAt: number | null
+  /** Bytes on disk: the cabinet file plus its WAL. */
+  fileBytes: number
+}
+
+/** What `checkIntegrity` found: `ok` when `problems` is empty. */
+export interface IntegrityReport {
+  ok: boolean
+  problems: string[]
+}
+
+/** Columns of {@link DocumentInfo}, over `documents d JOIN contents c`. */
+export const DOCUMENT_SELECT = `SELECT d.id, d.path, d.title, d.mime, d.mtime, d.size, d.sha256, d.content_id AS contentId,
+  c.chunk_count AS chunkCount, d.ingested_at AS ingestedAt FROM documents d JOIN contents c ON c.id = d.content_id`
+
+/** Columns of {@link ChunkInfo}. */
+export const CHUNK_SELECT = 'SELECT id AS chunkId, content_id AS contentId, ordinal, heading, text, token_count AS tokenCount FROM chunks'

@@ -228,8 +228,7 @@ export class CabinetService {
    */
   async ingest (name: string, paths: string[], options: { caller?: string | null, signal?: AbortSignal, onProgress?: (p: IngestProgress) => void } = {}): Promise<IngestReport> {
     const open = this.#get(name)
-    const roots = paths.map(p => resolve(p))
-    for (const r of roots) if (!existsSync(r)) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`${r} does not exist`], { param: 'paths' })
+    const roots = existingRoots(paths)
     const files = []
     for await (const f of walkFiles(roots, { signal: options.signal })) files.push(f)
     const report: IngestReport = { added: 0, updated: 0, unchanged: 0, removed: 0, skipped: [], chunks: 0 }
@@ -300,6 +299,7 @@ export class CabinetService {
   /** Starts an ingest in the background; progress and report through `job(id)`. */
   startIngest (name: string, paths: string[], options: { caller?: string | null } = {}): IngestJob {
     this.#get(name)
+    existingRoots(paths) // refuse missing paths now, not in a failed job later
     const controller = new AbortController()
     const job: IngestJob = {
       id: randomBytes(8).toString('hex'),
@@ -481,6 +481,13 @@ export class CabinetService {
       }
     })()
   }
+}
+
+/** Absolute paths to ingest; a missing one is a bad request. */
+function existingRoots (paths: string[]): string[] {
+  const roots = paths.map(p => resolve(p))
+  for (const r of roots) if (!existsSync(r)) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`${r} does not exist`], { param: 'paths' })
+  return roots
 }
 
 /** The cabinets folder inside a data directory. */

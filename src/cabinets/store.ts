@@ -29,13 +29,17 @@ import { BUSY_TIMEOUT_MS, CABINET_FILE_SUFFIX, CABINET_NAME_RE, KEYRING_FILE_SUF
 import { zeroize } from './crypto.js'
 import { changeKeyringPassphrase, createKeyring, unlockKeyring } from './keyring.js'
 import {
-  AuditInputSchema, DocumentInputSchema, EmbeddingModelSchema, META, SCHEMA_VERSION, auditDetail, getMeta, migrate, parseInput,
-  readTokenizer, setMeta, vectorTableSql, type AuditInput, type DocumentInput, type EmbeddingModelInfo
+  AuditInputSchema, CHUNK_SELECT, DOCUMENT_SELECT, DocumentInputSchema, EmbeddingModelSchema, META, SCHEMA_VERSION, auditDetail, getMeta,
+  migrate, parseInput, readTokenizer, setMeta, vectorTableSql, type AuditEntry, type AuditInput, type CabinetStats, type ChunkInfo,
+  type DocumentInfo, type DocumentInput, type EmbeddingModelInfo, type IntegrityReport, type PendingChunk, type UpsertResult
 } from './schema.js'
 import { checkVector, search, type SearchRequest, type SearchResult } from './retrieval/search.js'
 import { DEFAULT_TOKENIZER, indexTerms, type TokenizerOptions } from './retrieval/tokenizer.js'
 
-export type { DocumentInput, ChunkInput, AuditInput, EmbeddingModelInfo } from './schema.js'
+export type {
+  DocumentInput, ChunkInput, AuditInput, EmbeddingModelInfo, DocumentInfo, ChunkInfo, UpsertResult, PendingChunk, AuditEntry,
+  CabinetStats, IntegrityReport
+} from './schema.js'
 export type { SearchRequest, SearchResult, SearchHit, SearchMode } from './retrieval/search.js'
 export type { SearchFilters } from './retrieval/filters.js'
 export type { TokenizerOptions } from './retrieval/tokenizer.js'
@@ -57,84 +61,6 @@ export interface CabinetStoreOptions {
   now?: () => number
 }
 
-/** A document as stored. Times are ms since the epoch. */
-export interface DocumentInfo {
-  id: number
-  path: string
-  title: string | null
-  mime: string
-  mtime: number
-  size: number
-  sha256: string
-  contentId: number
-  chunkCount: number
-  ingestedAt: number
-}
-
-/** A stored chunk. */
-export interface ChunkInfo {
-  chunkId: number
-  contentId: number
-  ordinal: number
-  heading: string | null
-  text: string
-  tokenCount: number
-}
-
-/** What {@link CabinetStore.upsertDocument} did. */
-export interface UpsertResult {
-  documentId: number
-  contentId: number
-  chunkCount: number
-  /** False when the path already held this sha256 (only metadata was refreshed). */
-  changed: boolean
-  /** True when the content was already stored (same sha256 elsewhere or unchanged): no chunks were written. */
-  reusedContent: boolean
-}
-
-/** A chunk waiting for its embedding. */
-export interface PendingChunk {
-  chunkId: number
-  heading: string | null
-  text: string
-}
-
-/** One audit entry; `queryHash` is an HMAC-SHA256 of the query under a per-cabinet key. */
-export interface AuditEntry {
-  id: number
-  at: number
-  action: string
-  caller: string | null
-  queryHash: string | null
-  resultCount: number | null
-  detail: unknown
-}
-
-export interface CabinetStats {
-  name: string
-  cabinetId: string
-  schemaVersion: number
-  createdAt: number
-  documents: number
-  /** Distinct contents (identical documents count once). */
-  contents: number
-  chunks: number
-  /** Chunks with a vector. */
-  vectors: number
-  /** Chunks still to embed (0 without an embedding model). */
-  chunksMissingVectors: number
-  embeddingModel: EmbeddingModelInfo | null
-  tokenizer: TokenizerOptions
-  lastIngestedAt: number | null
-  /** Bytes on disk: the cabinet file plus its WAL. */
-  fileBytes: number
-}
-
-export interface IntegrityReport {
-  ok: boolean
-  problems: string[]
-}
-
 /** File names of a cabinet. */
 export function cabinetPaths (dir: string, name: string): { cabinet: string, keyring: string } {
   checkName(name)
@@ -145,6 +71,11 @@ function checkName (name: string): void {
   if (!CABINET_NAME_RE.test(name)) {
     throw new PlexusError('PLX_ERR_BAD_REQUEST', ['A cabinet name is 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit'], { param: 'name' })
   }
+}
+
+// Interpolated into a PRAGMA, so checked even though the type already says so.
+function checkSynchronous (value: unknown): void {
+  if (value != null && value !== 'FULL' && value !== 'NORMAL') throw new PlexusError('PLX_ERR_BAD_REQUEST', ['synchronous must be FULL or NORMAL'], { param: 'synchronous' })
 }
 
 /** SQLite's integrity messages reported at most (a damaged file can produce thousands). */
@@ -207,7 +138,12 @@ export class CabinetStore {
    */
   static async create (dir: string, name: string, passphrase: string, options: CabinetStoreOptions = {}): Promise<CabinetStore> {
     const paths = cabinetPaths(dir, name)
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    checkSynchronous(options.synchronous)
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
+    }
     if (existsSync(paths.keyring)) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
     // Claim the name atomically (O_EXCL) before the slow KDF, so two concurrent creates cannot both win.
     try {
@@ -233,6 +169,7 @@ export class CabinetStore {
   static async open (dir: string, name: string, passphrase: string, options: CabinetStoreOptions = {}): Promise<CabinetStore> {
     const paths = cabinetPaths(dir, name)
     if (!existsSync(paths.cabinet)) throw new PlexusError('PLX_ERR_CABINET_NOT_FOUND', [name])
+    checkSynchronous(options.synchronous)
     const dataKey = await unlockKeyring(paths.keyring, passphrase, name)
     return CabinetStore.#unlock(dir, name, dataKey, options, null)
   }
@@ -436,7 +373,7 @@ export class CabinetStore {
     const current = this.#embedding
     if (next?.name === current?.name && next?.sha256 === current?.sha256 && next?.dims === current?.dims) return false
     this.#use(db => db.transaction(() => {
-      if (current != null) db.exec('DROP TABLE chunk_vectors')
+      db.exec('DROP TABLE IF EXISTS chunk_vectors')
       db.prepare('UPDATE chunks SET has_vector = 0 WHERE has_vector = 1').run()
       if (next == null) {
         db.prepare('DELETE FROM meta WHERE key = ?').run(META.embeddingModel)
@@ -574,11 +511,6 @@ export class CabinetStore {
     return cabinetPaths(this.dir, this.name).cabinet
   }
 }
-
-const DOCUMENT_SELECT = `SELECT d.id, d.path, d.title, d.mime, d.mtime, d.size, d.sha256, d.content_id AS contentId,
-  c.chunk_count AS chunkCount, d.ingested_at AS ingestedAt FROM documents d JOIN contents c ON c.id = d.content_id`
-
-const CHUNK_SELECT = 'SELECT id AS chunkId, content_id AS contentId, ordinal, heading, text, token_count AS tokenCount FROM chunks'
 
 /** The schema version this code writes. */
 export { SCHEMA_VERSION }

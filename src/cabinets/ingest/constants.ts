@@ -55,3 +55,12 @@ export const MIN_MAX_TOKENS = 16
 
 /** A heading prefixed to a chunk may use at most this fraction of `maxTokens`; longer headings are cut. */
 export const MAX_HEADING_TOKEN_FRACTION = 0.25
+
+/** Longest one file may take to parse before its worker is stopped: a guard against parser blow-ups (marked is quadratic on some emphasis runs), far above the few seconds a 50 MiB file needs. */
+export const PARSE_TIMEOUT_MS = 180_000
+
+/** Heap limit of the parser worker; a parse that needs more is stopped. A 50 MiB HTML file builds a DOM of several hundred MiB. */
+export const PARSER_HEAP_MB = 2048
+
+/** The parser worker is stopped after this long without work, giving back its memory; starting it again costs about 0.2 s. */
+export const PARSER_IDLE_MS = 30_000

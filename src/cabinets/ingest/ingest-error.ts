@@ -30,9 +30,10 @@ export function isIngestError (err: unknown, code?: IngestErrorCode): err is Ing
     (code == null || (err as { code?: unknown }).code === code)
 }
 
-/** The first sentence of an error's message, for `corrupt` reasons taken from a parser library. */
+/** The first sentence (of the first line) of an error's message, for `corrupt` reasons taken from a parser library. */
 export function firstSentence (err: unknown): string {
-  const text = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim()
+  const firstLine = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0] ?? ''
+  const text = firstLine.replace(/\s+/g, ' ').trim()
   const end = text.search(/[.!?](\s|$)/)
   const sentence = end === -1 ? text : text.slice(0, end)
   return sentence === '' ? 'unknown error' : sentence
