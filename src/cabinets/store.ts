@@ -184,21 +184,52 @@ export class CabinetStore {
     await changeKeyringPassphrase(paths.keyring, oldPassphrase, newPassphrase, name, { kdf: options.kdf })
   }
 
-  /** Opens the database with the data key, which it zeroes whatever happens. */
-  static #unlock (dir: string, name: string, dataKey: Buffer, options: CabinetStoreOptions, creating: TokenizerOptions | null): CabinetStore {
+  /**
+   * BENCHMARK BASELINE ONLY: NO ENCRYPTION. Creates a cabinet whose SQLite file is plain (no
+   * cipher, no keyring), with everything else (schema, pragmas, write paths, search) exactly as
+   * {@link CabinetStore.create} does, so `bench/cabinet-ingest.ts` can measure what encryption
+   * costs. Nothing in the node, its API or its CLI calls this, and such a file cannot be opened by
+   * {@link CabinetStore.open} (it has no keyring). Never use it for user data.
+   */
+  static createUnencryptedForBenchmark (dir: string, name: string, options: CabinetStoreOptions = {}): CabinetStore {
+    const paths = cabinetPaths(dir, name)
+    checkSynchronous(options.synchronous)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if (existsSync(paths.keyring)) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
+    try {
+      closeSync(openSync(paths.cabinet, 'wx', 0o600))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
+      throw err
+    }
+    try {
+      return CabinetStore.#unlock(dir, name, null, options, { ...DEFAULT_TOKENIZER, ...options.tokenizer })
+    } catch (err) {
+      for (const file of [paths.cabinet, `${paths.cabinet}-wal`, `${paths.cabinet}-shm`]) rmSync(file, { force: true })
+      throw err
+    }
+  }
+
+  /**
+   * Opens the database with the data key, which it zeroes whatever happens. A null key (only from
+   * {@link CabinetStore.createUnencryptedForBenchmark}) opens it without a cipher.
+   */
+  static #unlock (dir: string, name: string, dataKey: Buffer | null, options: CabinetStoreOptions, creating: TokenizerOptions | null): CabinetStore {
     const file = cabinetPaths(dir, name).cabinet
     let db: Db | null = null
     try {
       db = new Database(file, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) as unknown as Db
-      db.pragma("cipher='sqlcipher'")
-      db.pragma('legacy=4')
-      // "raw:" + 32 bytes bypasses the cipher's own KDF: the data key is already random. A Buffer,
-      // unlike a PRAGMA string, can be wiped after use.
-      const keyArg = Buffer.concat([Buffer.from('raw:'), dataKey])
-      try {
-        if ((db as unknown as { key: (k: Buffer) => number }).key(keyArg) !== 0) throw new PlexusError('PLX_ERR_CABINET_IO', [name, 'the key could not be set'])
-      } finally {
-        zeroize(keyArg)
+      if (dataKey != null) {
+        db.pragma("cipher='sqlcipher'")
+        db.pragma('legacy=4')
+        // "raw:" + 32 bytes bypasses the cipher's own KDF: the data key is already random. A Buffer,
+        // unlike a PRAGMA string, can be wiped after use.
+        const keyArg = Buffer.concat([Buffer.from('raw:'), dataKey])
+        try {
+          if ((db as unknown as { key: (k: Buffer) => number }).key(keyArg) !== 0) throw new PlexusError('PLX_ERR_CABINET_IO', [name, 'the key could not be set'])
+        } finally {
+          zeroize(keyArg)
+        }
       }
       // The key is only checked when a page is read: read the schema now to fail early.
       db.prepare('SELECT count(*) FROM sqlite_master').get()
@@ -216,7 +247,7 @@ export class CabinetStore {
       try { db?.close() } catch {}
       throw translateSqliteError(err, name, true)
     } finally {
-      zeroize(dataKey)
+      if (dataKey != null) zeroize(dataKey)
     }
   }
 

@@ -40,6 +40,9 @@ export const CabinetsConfigSchema = z.strictObject({
   chunkTokens: z.number().int().min(16).max(8192).default(256),
   /** Overlap between consecutive chunks of a section, in tokens. */
   chunkOverlapTokens: z.number().int().min(0).max(1024).default(32)
+}).refine(c => c.chunkOverlapTokens <= c.chunkTokens / 2, {
+  message: 'chunkOverlapTokens must be at most half of chunkTokens',
+  path: ['chunkOverlapTokens']
 })
 
 export const ConfigSchema = z.strictObject({

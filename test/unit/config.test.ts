@@ -265,3 +265,15 @@ describe('writeDefaultConfig', () => {
     assert.deepEqual(loaded, loadConfig(join(dir, 'absent.json'), {}, {}))
   })
 })
+
+describe('cabinets section', () => {
+  it('refuses a chunk overlap larger than half the chunk size', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'plexus-config-cab-'))
+    try {
+      assert.throws(() => loadConfig(join(dir, 'none.json'), { cabinets: { chunkTokens: 48 } }, {}), { code: 'PLX_ERR_CONFIG_INVALID' })
+      assert.equal(loadConfig(join(dir, 'none.json'), { cabinets: { chunkTokens: 64 } }, {}).cabinets.chunkOverlapTokens, 32)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { convert, type DomNode, type FormatCallback, type HtmlToTextOptions } from 'html-to-text'
 import { MAX_HTML_DEPTH } from './constants.js'
 import { normalizeHeading, SectionList } from './text.js'
+import type { Section } from './types.js'
 
 /** A heading found in the document. */
 export interface HtmlHeading {
@@ -21,7 +22,7 @@ export interface HtmlSections {
   title: string | null
   /** Every heading in order, for callers that take the title from the first one. */
   headings: HtmlHeading[]
-  sections: SectionList['sections']
+  sections: Section[]
 }
 
 /** Elements whose content is never document text. */

@@ -4,10 +4,11 @@
  * PDF_PARAGRAPH_GAP_LINES line heights starts a new paragraph. The title is the Info dictionary's
  * Title, else XMP `dc:title`, else the file name.
  *
- * Worker: in Node pdf.js never starts a Web Worker. It runs its "fake worker" on the main thread,
- * loading `pdf.worker.mjs` from beside `pdf.mjs` (GlobalWorkerOptions.workerSrc defaults to that
- * in Node), so no worker setup is needed. Parsing therefore shares the event loop; pages are read
- * one at a time and the signal is checked between them.
+ * Worker: in Node pdf.js never starts a Web Worker. It runs its "fake worker" on the calling
+ * thread, loading `pdf.worker.mjs` from beside `pdf.mjs` (GlobalWorkerOptions.workerSrc defaults
+ * to that in Node), so no worker setup is needed. The calling thread is Plexus's own parser
+ * worker (sandbox.ts), so pdf.js never blocks the node's event loop. Pages are read one at a
+ * time, and an abort signal (for in-process callers) is honoured between and during them.
  */
 import { MAX_PDF_PAGES, PDF_HEADER_SEARCH_BYTES, PDF_PARAGRAPH_GAP_LINES } from './constants.js'
 import { firstSentence, IngestError } from './ingest-error.js'
