@@ -315,3 +315,45 @@ describe('cabinets from the CLI without a node', () => {
     assert.deepEqual(JSON.parse(cli(['cabinet', 'list', '--json']).stdout), [])
   })
 })
+
+describe('cabinets from the CLI through a running node', () => {
+  it('creates, ingests, searches, and unlocks again on demand after a lock', async () => {
+    const root = tempDir('plexus-cab-node-')
+    const dataDir = join(root, 'data')
+    const docs = join(root, 'docs')
+    mkdirSync(docs)
+    writeFileSync(join(docs, 'garden.md'), '# Garden\n\nTomatoes need sun and regular watering.\n')
+    const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve())
+        child.once('exit', code => reject(new Error(`node exited with ${code}`)))
+      })
+      const cli = async (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => {
+        const p = spawn(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, PLEXUS_PASSPHRASE: PASS } })
+        let stdout = ''
+        let stderr = ''
+        p.stdout.on('data', d => { stdout += String(d) })
+        p.stderr.on('data', d => { stderr += String(d) })
+        const [code] = await once(p, 'exit') as [number | null]
+        return { code, stdout, stderr }
+      }
+      assert.equal((await cli(['cabinet', 'create', 'garden'])).code, 0)
+      const ing = await cli(['cabinet', 'ingest', 'garden', docs, '--json'])
+      assert.equal(ing.code, 0, ing.stderr)
+      assert.equal((JSON.parse(ing.stdout) as { added: number }).added, 1)
+      const list = JSON.parse((await cli(['cabinet', 'list', '--json'])).stdout) as Array<{ name: string, locked: boolean }>
+      assert.deepEqual(list.map(c => [c.name, c.locked]), [['garden', false]], 'unlocked on the node, not just for one command')
+      assert.equal((await cli(['cabinet', 'lock', 'garden'])).code, 0)
+      const found = await cli(['cabinet', 'search', 'garden', 'tomatoes watering', '--json'])
+      assert.equal(found.code, 0, found.stderr)
+      assert.equal((JSON.parse(found.stdout) as { hits: Array<{ documentPath: string }> }).hits[0]?.documentPath, join(docs, 'garden.md'))
+      const audit = JSON.parse((await cli(['cabinet', 'audit', 'garden', '--json'])).stdout) as Array<{ action: string, caller: string }>
+      assert.ok(audit.some(e => e.action === 'search' && e.caller === 'local-cli'))
+    } finally {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
