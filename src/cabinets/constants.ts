@@ -102,3 +102,6 @@ export const MAX_AUDIT_LIST = 1000
 
 /** Chunks per document; a 10 MB text file at ~1 KB per chunk stays well below. */
 export const MAX_CHUNKS_PER_DOCUMENT = 100_000
+
+/** SQLite page cache per unlocked cabinet, in KiB (64 MiB): decrypted pages are costly to re-read. */
+export const PAGE_CACHE_KIB = 64 * 1024

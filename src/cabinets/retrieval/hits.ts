@@ -23,7 +23,11 @@ export interface HitRow {
   score: number
 }
 
-/** Ranked chunks resolved per round trip; enough for a page of hits, small enough to stay cheap. */
+/**
+ * Ranked chunks resolved per round trip: at first as many as hits wanted (without filters, every
+ * chunk gives at least one hit, and each one resolved reads its text), then four times more per
+ * round, up to this many, while filters drop hits.
+ */
 const RESOLVE_BATCH = 256
 
 /** The first `limit` hits of a chunk ranking, in ranking order (documents of one chunk by path). */
@@ -36,8 +40,9 @@ export function resolveHits (db: Database, ranked: readonly RankedChunk[], limit
     WHERE c.id IN (SELECT value FROM json_each(?)) AND ${cond.sql}
     ORDER BY d.path`)
   const hits: HitRow[] = []
-  for (let offset = 0; offset < ranked.length && hits.length < limit; offset += RESOLVE_BATCH) {
-    const batch = ranked.slice(offset, offset + RESOLVE_BATCH)
+  let size = Math.min(Math.max(limit, 1), RESOLVE_BATCH)
+  for (let offset = 0; offset < ranked.length && hits.length < limit; offset += size, size = Math.min(size * 4, RESOLVE_BATCH)) {
+    const batch = ranked.slice(offset, offset + size)
     const byChunk = new Map<number, Array<Omit<HitRow, 'score'>>>()
     for (const row of stmt.all(JSON.stringify(batch.map(r => r.chunkId)), ...cond.params) as Array<Omit<HitRow, 'score'>>) {
       const list = byChunk.get(row.chunkId) ?? []

@@ -4,13 +4,15 @@
  * Candidates and term frequencies come straight from FTS5's postings through the `fts5vocab`
  * tables (`chunk_fts_terms`: term → number of chunks; `chunk_fts_postings`: one row per occurrence),
  * looked up with the term as a bound parameter. User text therefore never reaches an FTS5 query
- * string, so FTS5 syntax in it (`"foo" OR bar*`, `NEAR(`, `col:`) is just words.
+ * string, so FTS5 syntax in it (`"foo" OR bar*`, `NEAR(`, `col:`) is just words. Chunk lengths and
+ * N / avgdl come from a per-connection cache (`chunk-lengths.ts`), not from a scan per query.
  *
  * @packageDocumentation
  */
 
 import type { Database } from 'better-sqlite3'
 import { idf, termScore, type Bm25Params, type CollectionStats } from './bm25.js'
+import { chunkLengths } from './chunk-lengths.js'
 
 /** A chunk with its score, best first in a ranking. */
 export interface RankedChunk {
@@ -20,8 +22,7 @@ export interface RankedChunk {
 
 /** N and avgdl over all chunks. */
 export function collectionStats (db: Database): CollectionStats {
-  const row = db.prepare('SELECT count(*) AS n, coalesce(avg(term_count), 0) AS avg FROM chunks').get() as { n: number, avg: number }
-  return { chunkCount: row.n, avgLength: row.avg }
+  return chunkLengths(db).stats
 }
 
 /**
@@ -30,31 +31,49 @@ export function collectionStats (db: Database): CollectionStats {
  */
 export function lexicalRank (db: Database, terms: readonly string[], params: Bm25Params): RankedChunk[] {
   if (terms.length === 0) return []
-  const stats = collectionStats(db)
+  const lengths = chunkLengths(db)
+  const stats = lengths.stats
   if (stats.chunkCount === 0) return []
   const docFreq = db.prepare('SELECT doc FROM chunk_fts_terms WHERE term = ?').pluck()
-  const postings = db.prepare('SELECT doc AS id, count(*) AS tf FROM chunk_fts_postings WHERE term = ? GROUP BY doc')
+  // One row per occurrence, counted here: a GROUP BY would cost SQLite a sort.
+  const occurrences = db.prepare('SELECT doc FROM chunk_fts_postings WHERE term = ?').pluck()
 
-  const perTerm: Array<{ idf: number, tf: Map<number, number> }> = []
-  const candidates = new Set<number>()
+  // Each term adds its part to the scores of the chunks holding it, in query order (so the sums
+  // are the same as adding every term's part, zeros included, chunk by chunk).
+  const scores = new Map<number, number>()
   for (const term of terms) {
     const df = docFreq.get(term) as number | undefined
     if (df == null || df === 0) continue
-    const tf = new Map<number, number>()
-    for (const row of postings.iterate(term) as Iterable<{ id: number, tf: number }>) {
-      tf.set(row.id, row.tf)
-      candidates.add(row.id)
+    const termIdf = idf(df, stats.chunkCount)
+    for (const [id, tf] of termFrequencies(occurrences.all(term) as number[])) {
+      const length = lengths.length(id)
+      if (length == null) continue // deleted meanwhile
+      scores.set(id, (scores.get(id) ?? 0) + termScore(termIdf, tf, length, stats, params))
     }
-    perTerm.push({ idf: idf(df, stats.chunkCount), tf })
   }
-  if (candidates.size === 0) return []
-
-  const lengths = db.prepare('SELECT id, term_count AS len FROM chunks WHERE id IN (SELECT value FROM json_each(?))')
   const ranked: RankedChunk[] = []
-  for (const row of lengths.iterate(JSON.stringify([...candidates])) as Iterable<{ id: number, len: number }>) {
-    let score = 0
-    for (const t of perTerm) score += termScore(t.idf, t.tf.get(row.id) ?? 0, row.len, stats, params)
-    ranked.push({ chunkId: row.id, score })
-  }
+  for (const [chunkId, score] of scores) ranked.push({ chunkId, score })
   return ranked.sort((a, b) => b.score - a.score || a.chunkId - b.chunkId)
+}
+
+/**
+ * Occurrences per chunk from a term's postings. FTS5 lists them chunk by chunk in rowid order, so
+ * runs are counted; that order is checked, not assumed, and counted with a map if it ever differs.
+ */
+function termFrequencies (ids: readonly number[]): Iterable<[number, number]> {
+  let sorted = true
+  for (let i = 1; i < ids.length && sorted; i++) sorted = ids[i - 1]! <= ids[i]!
+  if (!sorted) {
+    const tf = new Map<number, number>()
+    for (const id of ids) tf.set(id, (tf.get(id) ?? 0) + 1)
+    return tf
+  }
+  const runs: Array<[number, number]> = []
+  for (let i = 0; i < ids.length;) {
+    let j = i + 1
+    while (j < ids.length && ids[j] === ids[i]) j++
+    runs.push([ids[i]!, j - i])
+    i = j
+  }
+  return runs
 }
