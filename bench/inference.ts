@@ -1,0 +1,225 @@
+/**
+ * Decode-speed benchmark: llama.cpp's own `llama-bench` (built from the source node-llama-cpp
+ * ships) against node-llama-cpp used directly, and, once the node's HTTP API is built, against
+ * streaming through POST /v1/completions and /v1/chat/completions.
+ *
+ * Run: `npm run bench -- inference [--threads 1,2] [--tokens 128] [--reps 3] [--no-http]
+ * [--source-build] [--model PATH ...] [--json]`. Every number is compared with a baseline
+ * measured in the same run (ratios), never with a fixed expectation.
+ *
+ * With `--source-build` (or when `.cache/nlc/` already holds one) a further column measures
+ * node-llama-cpp built from source (GGML_NATIVE, OpenMP) with `UV_THREADPOOL_SIZE=1`, the
+ * configuration bench/README.md recommends.
+ *
+ * @packageDocumentation
+ */
+import { existsSync } from 'node:fs'
+import { availableParallelism, cpus } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { readGgufFileInfo } from 'node-llama-cpp'
+import { ensureBenchModel } from './lib/bench-model.js'
+import { httpApiAvailable, measureHttpDecode } from './lib/http-api.js'
+import type { HttpEndpointResult } from './lib/http-api.js'
+import { ensureLlamaBench, runLlamaBench } from './lib/llama-bench.js'
+import type { LlamaBenchResult } from './lib/llama-bench.js'
+import { ensureNlcSourceBuild, nlcCopyDir } from './lib/nlc-source-build.js'
+import { measureNodeDecode } from './lib/node-decode.js'
+import type { NodeDecodeResult } from './lib/node-decode.js'
+import { noiseMark, waitForQuiet } from './lib/quiet.js'
+import { fmt, formatTable } from './lib/stats.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+interface Row {
+  model: string
+  threads: number | 'default'
+  llamaBench: LlamaBenchResult | null
+  node: NodeDecodeResult | null
+  /** Source build + UV_THREADPOOL_SIZE=1, when available. */
+  nodeSource: NodeDecodeResult | null
+  error?: string
+}
+
+async function parameterCount (path: string): Promise<number> {
+  const info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false })
+  return (info.fullTensorInfo ?? []).reduce((a, t) => a + t.dimensions.reduce<number>((x, d) => x * Number(d), 1), 0)
+}
+
+function log (line = ''): void {
+  process.stdout.write(`${line}\n`)
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string' },
+      tokens: { type: 'string', default: '128' },
+      reps: { type: 'string', default: '3' },
+      model: { type: 'string', multiple: true },
+      'no-http': { type: 'boolean', default: false },
+      'source-build': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false }
+    }
+  })
+  const cores = availableParallelism()
+  const threadCounts = values.threads != null
+    ? values.threads.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)
+    : Array.from({ length: cores }, (_, i) => i + 1)
+  const tokens = Number(values.tokens)
+  const reps = Number(values.reps)
+  const nlcVersion = (JSON.parse(await readFile(join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')) as { version: string }).version
+
+  log(`# inference decode benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, Node ${process.version}, node-llama-cpp ${nlcVersion}`)
+  log(`  -n ${tokens} tokens, ${reps} repetitions; '*' = other processes used > 0.25 cores meanwhile`)
+
+  const build = await ensureLlamaBench(ROOT)
+  log(build.buildS > 0
+    ? `llama-bench: built in ${build.buildS.toFixed(0)} s → ${build.binary}`
+    : `llama-bench: cached ${build.binary}`)
+  let sourceEntry: string | null = null
+  if (values['source-build'] || existsSync(join(nlcCopyDir(ROOT), 'llama', 'localBuilds'))) {
+    const sb = await ensureNlcSourceBuild(ROOT)
+    sourceEntry = sb.entry
+    log(sb.buildS > 0 ? `node-llama-cpp source build: built in ${sb.buildS.toFixed(0)} s` : 'node-llama-cpp source build: cached in .cache/nlc/')
+  }
+  const t0 = performance.now()
+  const benchModel = await ensureBenchModel(ROOT)
+  const genS = (performance.now() - t0) / 1000
+  const models = values.model ?? [join(ROOT, 'models', 'stories260K.gguf'), benchModel]
+  for (const m of models) {
+    const extra = m === benchModel && genS > 0.5 ? ` (generated in ${genS.toFixed(1)} s)` : ''
+    log(`model ${basename(m)}: ${(await parameterCount(m) / 1e6).toFixed(2)} M parameters${extra}`)
+  }
+  log()
+
+  const rows: Row[] = []
+  for (const model of models) {
+    // node-llama-cpp with no thread options at all, as an app that does not tune it would run.
+    const configs: Array<number | 'default'> = [...threadCounts, 'default']
+    for (const threads of configs) {
+      const row: Row = { model: basename(model), threads, llamaBench: null, node: null, nodeSource: null }
+      try {
+        if (threads !== 'default') {
+          await waitForQuiet()
+          row.llamaBench = await runLlamaBench({ binary: build.binary, model, threads, tokens, reps })
+        }
+        await waitForQuiet()
+        row.node = await measureNodeDecode({
+          model,
+          tokens,
+          reps,
+          maxSeconds: 8,
+          ...(threads !== 'default' ? { threads } : {})
+        })
+        if (sourceEntry != null) {
+          await waitForQuiet()
+          row.nodeSource = await measureNodeDecode({
+            model,
+            tokens,
+            reps,
+            maxSeconds: 8,
+            nodeLlamaCpp: sourceEntry,
+            env: { UV_THREADPOOL_SIZE: '1' },
+            ...(threads !== 'default' ? { threads } : {})
+          })
+        }
+      } catch (err) {
+        row.error = (err as Error).message
+      }
+      rows.push(row)
+      const src = sourceEntry != null ? `, node source build ${fmt(row.nodeSource?.tps)} tok/s` : ''
+      log(`  ${row.model} threads=${threads}: llama-bench ${fmt(row.llamaBench?.tps)} tok/s, node ${fmt(row.node?.tps)} tok/s${src}${row.error != null ? ` (error: ${row.error.split('\n')[0] ?? ''})` : ''}`)
+    }
+  }
+
+  log()
+  log('## decode tok/s (node = node-llama-cpp prebuilt, sequence.evaluate; llama-bench tg)')
+  const ratio = (a: { tps: number } | null, b: { tps: number } | null): string => a != null && b != null ? fmt(a.tps / b.tps, 2) : '-'
+  const cell = (r: { tps: number, cpuForeign: number | null } | null): string => r != null ? `${fmt(r.tps)}${noiseMark(r.cpuForeign)}` : '-'
+  log(formatTable(
+    ['model', 'threads', 'llama-bench', 'node', 'node/llama-bench', 'node cpu cores',
+      ...(sourceEntry != null ? ['node src+uv1', 'src+uv1/llama-bench'] : [])],
+    rows.map((r) => [
+      r.model,
+      r.threads === 'default' ? `default (${r.node?.threadsUsed ?? '?'})` : String(r.threads),
+      cell(r.llamaBench),
+      r.node != null ? cell(r.node) : (r.error != null ? 'error' : '-'),
+      ratio(r.node, r.llamaBench),
+      fmt(r.node?.cpuSelf, 2),
+      ...(sourceEntry != null ? [cell(r.nodeSource), ratio(r.nodeSource, r.llamaBench)] : [])
+    ])
+  ))
+  log()
+  const best: Record<string, { node: number, threads: number, llamaBench: number, lbThreads: number, source?: number, sourceThreads?: number }> = {}
+  for (const model of models.map((m) => basename(m))) {
+    const mine = rows.filter((r) => r.model === model && r.threads !== 'default')
+    const bn = mine.reduce((a, r) => (r.node?.tps ?? 0) > (a.node?.tps ?? 0) ? r : a, mine[0]!)
+    const bl = mine.reduce((a, r) => (r.llamaBench?.tps ?? 0) > (a.llamaBench?.tps ?? 0) ? r : a, mine[0]!)
+    best[model] = {
+      node: bn.node?.tps ?? 0,
+      threads: bn.threads as number,
+      llamaBench: bl.llamaBench?.tps ?? 0,
+      lbThreads: bl.threads as number
+    }
+    const b = best[model]!
+    let line = `${model}: best node ${fmt(b.node)} tok/s at threads=${b.threads}, best llama-bench ${fmt(b.llamaBench)} at threads=${b.lbThreads}; ratio of bests ${fmt(b.node / b.llamaBench, 2)}`
+    if (sourceEntry != null) {
+      const bs = mine.reduce((a, r) => (r.nodeSource?.tps ?? 0) > (a.nodeSource?.tps ?? 0) ? r : a, mine[0]!)
+      b.source = bs.nodeSource?.tps ?? 0
+      b.sourceThreads = bs.threads as number
+      line += `; best source build ${fmt(b.source)} at threads=${b.sourceThreads} (${fmt(b.source / b.llamaBench, 2)} of llama-bench)`
+    }
+    log(line)
+  }
+
+  const http: Array<{ model: string, threads: number, direct: NodeDecodeResult, endpoints: HttpEndpointResult[] }> = []
+  log()
+  if (values['no-http']) {
+    log('HTTP API: skipped (--no-http)')
+  } else if (!httpApiAvailable(ROOT)) {
+    log('HTTP API: not available yet (dist/src/cli/main.js is missing)')
+  } else {
+    log('## HTTP streaming vs node-llama-cpp direct (same prompt, same threads)')
+    const prompt = 'Once upon a time'
+    for (const model of models) {
+      const threads = best[basename(model)]?.threads ?? 1
+      try {
+        await waitForQuiet()
+        const direct = await measureNodeDecode({ model, threads, tokens, reps, prompt, maxSeconds: 8 })
+        await waitForQuiet()
+        const endpoints = await measureHttpDecode({ root: ROOT, model, threads, maxTokens: tokens, reps, prompt })
+        if (endpoints == null) break
+        http.push({ model: basename(model), threads, direct, endpoints })
+      } catch (err) {
+        log(`  ${basename(model)}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
+      }
+    }
+    if (http.length > 0) {
+      log(formatTable(
+        ['model', 'threads', 'path', 'decode tok/s', 'vs direct', 'TTFT ms', 'TTFT − direct ms', 'prompt tok', 'gen tok'],
+        http.flatMap((h) => [
+          [h.model, String(h.threads), 'direct', fmt(h.direct.tps), '1.00', fmt(h.direct.firstTokenMs, 1), '0',
+            String(h.direct.promptTokens), String(tokens)],
+          ...h.endpoints.map((e) => [h.model, String(h.threads), e.endpoint, fmt(e.tps), fmt(e.tps / h.direct.tps, 2),
+            fmt(e.ttftMs, 1), fmt(e.ttftMs - h.direct.firstTokenMs, 1), String(e.promptTokens), String(e.completionTokens)])
+        ])
+      ))
+      log('TTFT − direct is the HTTP/server overhead where the prompt token counts match (/v1/completions);')
+      log('for chat it also includes evaluating the chat template\'s extra prompt tokens.')
+    }
+  }
+
+  const resultsDir = join(ROOT, '.cache', 'bench-results')
+  await mkdir(resultsDir, { recursive: true })
+  const file = join(resultsDir, `inference-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, http }
+  await writeFile(file, JSON.stringify(report, null, 2))
+  log()
+  log(`results: ${file}`)
+  if (values.json) log(JSON.stringify(report))
+}
+
+await main()

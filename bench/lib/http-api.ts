@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { median } from './stats.js'
+
+/** Settings for {@link measureHttpDecode}. */
+export interface HttpDecodeOptions {
+  /** Repository root (where bin/plexus.js and dist/ are). */
+  root: string
+  model: string
+  /** Passed as `--threads`; omitted = the server's default. */
+  threads?: number
+  /** `max_tokens` per request. */
+  maxTokens?: number
+  /** Timed requests per endpoint (one untimed warm-up request comes first). */
+  reps?: number
+  prompt?: string
+  /** How long to wait for the server to answer, ms. */
+  startTimeoutMs?: number
+}
+
+/** One endpoint's streaming numbers (medians over the repetitions). */
+export interface HttpEndpointResult {
+  endpoint: string
+  /** (completion_tokens − 1) / (t_last − t_first), tokens per second. */
+  tps: number
+  /** Request sent → first content chunk received, ms. */
+  ttftMs: number
+  /** completion_tokens from the final usage chunk. */
+  completionTokens: number
+  /** prompt_tokens from the final usage chunk (the chat template adds tokens). */
+  promptTokens: number
+}
+
+/** Result of a streamed request: the timings and the usage the server reported. */
+interface StreamTiming {
+  tFirst: number
+  tLast: number
+  tStart: number
+  completionTokens: number
+  promptTokens: number
+}
+
+/**
+ * Whether the compiled CLI (and so the HTTP server) is there to be benchmarked.
+ *
+ * @param root - repository root
+ */
+export function httpApiAvailable (root: string): boolean {
+  return existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      const port = typeof address === 'object' && address != null ? address.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function waitForServer (base: string, child: ChildProcess, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode != null) throw new Error(`server exited with code ${child.exitCode}`)
+    try {
+      const res = await fetch(`${base}/v1/models`)
+      if (res.ok) {
+        const body = await res.json() as { data?: Array<{ id: string }> }
+        const id = body.data?.[0]?.id
+        if (id != null) return id
+      }
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error(`server did not answer GET /v1/models within ${timeoutMs} ms`)
+}
+
+/**
+ * Sends one streaming request and times the SSE events: the first and last chunk carrying text,
+ * and the `usage` of the final chunk (`stream_options.include_usage`).
+ */
+async function streamOnce (url: string, body: Record<string, unknown>): Promise<StreamTiming> {
+  const tStart = performance.now()
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } })
+  })
+  if (!res.ok || res.body == null) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`)
+  const decoder = new TextDecoder()
+  let buffer = ''
+  let tFirst = 0
+  let tLast = 0
+  let completionTokens = -1
+  let promptTokens = -1
+  let done = false
+  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+    const now = performance.now()
+    buffer += decoder.decode(bytes, { stream: true })
+    let nl: number
+    while ((nl = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 2)
+      for (const line of event.split('\n')) {
+        if (!line.startsWith('data:')) continue
+        const data = line.slice(5).trim()
+        if (data === '[DONE]') { done = true; continue }
+        const chunk = JSON.parse(data) as {
+          choices?: Array<{ text?: string, delta?: { content?: string | null } }>
+          usage?: { completion_tokens?: number, prompt_tokens?: number } | null
+        }
+        const text = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.text ?? ''
+        if (text.length > 0) {
+          if (tFirst === 0) tFirst = now
+          tLast = now
+        }
+        if (chunk.usage?.completion_tokens != null) completionTokens = chunk.usage.completion_tokens
+        if (chunk.usage?.prompt_tokens != null) promptTokens = chunk.usage.prompt_tokens
+      }
+    }
+  }
+  if (!done) throw new Error(`${url}: stream ended without data: [DONE]`)
+  if (completionTokens < 0) throw new Error(`${url}: no usage in the stream (stream_options.include_usage)`)
+  return { tStart, tFirst, tLast, completionTokens, promptTokens }
+}
+
+function summarise (endpoint: string, runs: StreamTiming[]): HttpEndpointResult {
+  const rates = runs
+    .filter((r) => r.completionTokens > 1 && r.tLast > r.tFirst)
+    .map((r) => (r.completionTokens - 1) / ((r.tLast - r.tFirst) / 1000))
+  return {
+    endpoint,
+    tps: median(rates),
+    ttftMs: median(runs.map((r) => r.tFirst - r.tStart)),
+    completionTokens: median(runs.map((r) => r.completionTokens)),
+    promptTokens: median(runs.map((r) => r.promptTokens))
+  }
+}
+
+/**
+ * Starts `plexus start` on a free port with a throw-away data directory, measures streaming
+ * decode speed and time to first token on POST /v1/completions and /v1/chat/completions, and
+ * stops the server. Returns null when the CLI has not been built (the API is not there yet).
+ *
+ * @param o - model, threads and request settings
+ */
+export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpEndpointResult[] | null> {
+  if (!httpApiAvailable(o.root)) return null
+  const dataDir = await mkdtemp(join(tmpdir(), 'plexus-bench-'))
+  const port = await freePort()
+  const args = [join(o.root, 'bin', 'plexus.js'), 'start', '--data-dir', dataDir, '--port', String(port),
+    '--model', o.model, '--log-level', 'warn', ...(o.threads != null ? ['--threads', String(o.threads)] : [])]
+  const child = spawn(process.execPath, args, { cwd: o.root, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000) })
+  const base = `http://127.0.0.1:${port}`
+  try {
+    let modelId: string
+    try {
+      modelId = await waitForServer(base, child, o.startTimeoutMs ?? 60_000)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${stderr.trim()}`)
+    }
+    const maxTokens = o.maxTokens ?? 128
+    const prompt = o.prompt ?? 'Once upon a time'
+    const endpoints: Array<[string, string, Record<string, unknown>]> = [
+      ['/v1/completions', `${base}/v1/completions`, { model: modelId, prompt, max_tokens: maxTokens, temperature: 0 }],
+      ['/v1/chat/completions', `${base}/v1/chat/completions`, {
+        model: modelId, messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, temperature: 0
+      }]
+    ]
+    const results: HttpEndpointResult[] = []
+    for (const [name, url, body] of endpoints) {
+      await streamOnce(url, { ...body, max_tokens: 8 })
+      const runs: StreamTiming[] = []
+      for (let i = 0; i < (o.reps ?? 3); i++) runs.push(await streamOnce(url, body))
+      results.push(summarise(name, runs))
+    }
+    return results
+  } finally {
+    child.kill('SIGTERM')
+    const exited = await Promise.race([
+      new Promise<boolean>((resolve) => child.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000))
+    ])
+    if (!exited) child.kill('SIGKILL')
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
