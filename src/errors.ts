@@ -73,6 +73,10 @@ export const ERRORS = {
   PLX_ERR_KEY_NOT_FOUND: { message: "No API key '%s'", status: 404, type: 'not_found_error' },
 
   // Cabinets (encrypted document stores)
+  PLX_ERR_CABINET_FILE_UNSUPPORTED: { message: "Cannot ingest '%s': %s", status: 415, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_FILE_CORRUPT: { message: "Cannot ingest '%s': %s", status: 422, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_FILE_TOO_LARGE: { message: "Cannot ingest '%s': %s", status: 413, type: 'invalid_request_error' },
+  PLX_ERR_CABINET_FILE_ENCRYPTED: { message: "Cannot ingest '%s': %s", status: 422, type: 'invalid_request_error' },
   PLX_ERR_CABINET_NOT_FOUND: { message: "No cabinet '%s'", status: 404, type: 'not_found_error' },
   PLX_ERR_CABINET_EXISTS: { message: "A cabinet named '%s' already exists", status: 409, type: 'invalid_request_error' },
   PLX_ERR_CABINET_PASSPHRASE: { message: "Wrong passphrase for cabinet '%s'", status: 403, type: 'permission_error' },

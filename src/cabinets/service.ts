@@ -6,7 +6,8 @@ import type { Logger } from '../logger.js'
 import type { InferenceEngine } from '../inference/engine.js'
 import { CabinetStore, cabinetPaths, type SearchHit, type SearchMode, type SearchFilters, type CabinetStats, type AuditEntry, type DocumentInfo } from './store.js'
 import { CABINET_FILE_SUFFIX, CABINET_NAME_RE, type ScryptParams } from './constants.js'
-import { parseFile, walkFiles, chunkSections, hashFile, isSupportedFile, isIngestError } from './ingest/index.js'
+import { parseFile, parseBytesInProcess, walkFiles, chunkSections, hashFile, isSupportedFile, isIngestError, type IngestErrorCode } from './ingest/index.js'
+import { createHash } from 'node:crypto'
 import { reciprocalRankFusion } from './retrieval/fusion.js'
 import { answerFromSources, type AnswerMode, type Citation, type Source } from './answer.js'
 import { pinPrivate, type PrivacyLevel, type PrivacyTag } from '../router/privacy.js'
@@ -296,6 +297,43 @@ export class CabinetService {
     return { kind: result.changed ? 'updated' : 'unchanged', chunks: result.changed && !result.reusedContent ? result.chunkCount : 0 }
   }
 
+  /**
+   * Ingests a file sent over HTTP, parsed in memory (never written to disk in clear). It is stored
+   * under `path` (default `upload:<fileName>`); uploading to the same path replaces it.
+   */
+  async ingestUpload (name: string, upload: { fileName: string, bytes: Buffer, path?: string, caller?: string | null }): Promise<{ path: string, outcome: 'added' | 'updated' | 'unchanged', chunks: number }> {
+    const open = this.#get(name)
+    this.#touch(name, open)
+    const path = upload.path ?? `upload:${upload.fileName}`
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex')
+    const existing = open.store.getDocumentByPath(path)
+    let outcome: 'added' | 'updated' | 'unchanged' = 'unchanged'
+    let chunks = 0
+    if (existing?.sha256 !== sha256) {
+      let parsed
+      try {
+        parsed = await parseBytesInProcess(upload.fileName, upload.bytes)
+      } catch (err) {
+        if (!isIngestError(err)) throw err
+        throw new PlexusError(UPLOAD_ERRORS[err.code], [upload.fileName, err.message], { cause: err, param: 'filename' })
+      }
+      const r = open.store.upsertDocument({
+        path,
+        title: parsed.title,
+        mime: parsed.mime,
+        mtime: Date.now(),
+        size: upload.bytes.length,
+        sha256,
+        chunks: chunkSections(parsed.sections, { maxTokens: this.#init.chunkTokens, overlapTokens: this.#init.chunkOverlapTokens })
+      })
+      outcome = existing == null ? 'added' : 'updated'
+      chunks = r.reusedContent ? 0 : r.chunkCount
+    }
+    open.store.appendAudit({ action: 'ingest', caller: upload.caller ?? null, query: null, resultCount: outcome === 'unchanged' ? 0 : 1, detail: { upload: true, outcome, chunks } })
+    this.#resumeEmbedding(name)
+    return { path, outcome, chunks }
+  }
+
   /** Starts an ingest in the background; progress and report through `job(id)`. */
   startIngest (name: string, paths: string[], options: { caller?: string | null } = {}): IngestJob {
     this.#get(name)
@@ -481,6 +519,13 @@ export class CabinetService {
       }
     })()
   }
+}
+
+const UPLOAD_ERRORS: Record<IngestErrorCode, 'PLX_ERR_CABINET_FILE_UNSUPPORTED' | 'PLX_ERR_CABINET_FILE_CORRUPT' | 'PLX_ERR_CABINET_FILE_TOO_LARGE' | 'PLX_ERR_CABINET_FILE_ENCRYPTED'> = {
+  unsupported: 'PLX_ERR_CABINET_FILE_UNSUPPORTED',
+  corrupt: 'PLX_ERR_CABINET_FILE_CORRUPT',
+  too_large: 'PLX_ERR_CABINET_FILE_TOO_LARGE',
+  encrypted: 'PLX_ERR_CABINET_FILE_ENCRYPTED'
 }
 
 /** Absolute paths to ingest; a missing one is a bad request. */

@@ -218,6 +218,25 @@ describe('cabinets on a running node', () => {
     assert.equal(ok.status, 200)
   })
 
+  it('ingests an uploaded file in memory, findable, with no clear text on disk', async () => {
+    const secret = 'UPLOADED-CANARY-51d2 lighthouse keeper logbook'
+    const body = { filename: 'log.md', content_base64: Buffer.from(`# Logbook\n\n${secret}\n`).toString('base64') }
+    const r = await api<{ path: string, outcome: string, chunks: number }>(url, 'POST', '/api/plexus/cabinets/notes/documents', body)
+    assert.equal(r.status, 201)
+    assert.deepEqual([r.body.path, r.body.outcome], ['upload:log.md', 'added'])
+    const again = await api<{ outcome: string }>(url, 'POST', '/api/plexus/cabinets/notes/documents', body)
+    assert.equal(again.body.outcome, 'unchanged')
+    const hits = await api<{ hits: Array<{ documentPath: string }> }>(url, 'POST', '/api/plexus/cabinets/notes/search', { query: 'lighthouse logbook', mode: 'lexical' })
+    assert.equal(hits.body.hits[0]?.documentPath, 'upload:log.md')
+    assert.deepEqual(occurrences(root, 'UPLOADED-CANARY-51d2'), [])
+    const bad = await api<{ error: { code: string } }>(url, 'POST', '/api/plexus/cabinets/notes/documents', { filename: 'x.exe', content_base64: 'TVo=' })
+    assert.equal(bad.status, 415)
+    assert.equal(bad.body.error.code, 'PLX_ERR_CABINET_FILE_UNSUPPORTED')
+    const corrupt = await api<{ error: { code: string } }>(url, 'POST', '/api/plexus/cabinets/notes/documents', { filename: 'x.pdf', content_base64: Buffer.from('%PDF-1.4 nonsense').toString('base64') })
+    assert.equal(corrupt.status, 422)
+    assert.equal((await api(url, 'POST', '/api/plexus/cabinets/notes/documents', { filename: '../x.md', content_base64: 'eA==' })).status, 400)
+  })
+
   it('refuses bad input clearly', async () => {
     assert.equal((await api(url, 'POST', '/api/plexus/cabinets', { name: '../escape', passphrase: PASS })).status, 400)
     assert.equal((await api(url, 'POST', '/api/plexus/cabinets', { name: 'short', passphrase: 'abc' })).status, 400)

@@ -102,6 +102,24 @@ export const cabinetRoutes: FastifyPluginAsyncZod<CabinetRoutesOptions> = async 
   app.delete('/:name/jobs/:id', { schema: { tags, summary: 'Cancel an ingest job', params: Name.extend({ id: z.string().max(64) }), response: { 200: IngestJobSchema, ...errors } } }, async (request) =>
     cabinets.cancelJob(request.params.id))
 
+  app.post('/:name/documents', {
+    schema: {
+      tags,
+      summary: 'Upload one file (base64) and ingest it; parsed in memory, never stored in clear',
+      params: Name,
+      body: z.object({
+        filename: z.string().min(1).max(255).regex(/^[^/\\]+$/, 'a file name, not a path'),
+        content_base64: z.string().max(512 * 1024 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'),
+        path: z.string().min(1).max(4096).optional()
+      }),
+      response: { 201: z.object({ path: z.string(), outcome: z.enum(['added', 'updated', 'unchanged']), chunks: z.number() }), 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema, ...errors }
+    }
+  }, async (request, reply) => {
+    const b = request.body
+    const r = await cabinets.ingestUpload(request.params.name, { fileName: b.filename, bytes: Buffer.from(b.content_base64, 'base64'), path: b.path, caller: callerId(request) })
+    return await reply.status(201).send(r)
+  })
+
   app.get('/:name/documents', {
     schema: { tags, summary: 'List documents', params: Name, querystring: z.object({ path_prefix: z.string().max(4096).optional(), limit: z.coerce.number().int().min(1).max(10_000).default(1000), offset: z.coerce.number().int().min(0).default(0) }), response: { 200: z.object({ documents: z.array(DocumentSchema) }), ...errors } }
   }, async (request) => ({ documents: cabinets.documents(request.params.name, { pathPrefix: request.query.path_prefix, limit: request.query.limit, offset: request.query.offset }) }))

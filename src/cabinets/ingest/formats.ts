@@ -65,8 +65,18 @@ export async function parseFileInProcess (path: string, options: { signal?: Abor
   const { signal, maxBytes = MAX_FILE_BYTES } = options
   signal?.throwIfAborted()
   const fileName = basename(path)
-  const format = formatFor(path)
+  formatFor(path)
   const bytes = await readBounded(path, fileName, maxBytes, signal)
+  return await parseBytesInProcess(fileName, bytes, { signal })
+}
+
+/**
+ * Parses a file's contents given in memory (an HTTP upload), on the calling thread; the format
+ * comes from `fileName`'s extension. Callers bound the size (the API's body limit does).
+ */
+export async function parseBytesInProcess (fileName: string, bytes: Buffer, options: { signal?: AbortSignal } = {}): Promise<ParsedDocument> {
+  const { signal } = options
+  const format = formatFor(fileName)
   if (bytes.length === 0) return { title: fileName, mime: format.mime, sections: [] }
   let result
   try {
