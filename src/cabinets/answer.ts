@@ -16,13 +16,8 @@ export interface Citation {
   snippet: string
 }
 
-export interface Source {
-  cabinet: string
-  documentPath: string
-  title: string | null
-  chunkId: number
-  score: number
-  snippet: string
+/** A retrieved passage: what a citation names, plus the full chunk text. */
+export interface Source extends Omit<Citation, 'index'> {
   /** Full chunk text, given to the model or quoted. */
   text: string
 }

@@ -9,18 +9,11 @@
 import type { Database } from 'better-sqlite3'
 import { filterCondition, type SearchFilters } from './filters.js'
 import type { RankedChunk } from './lexical.js'
+import type { SearchHit } from './search.js'
 
 /** A hit before its snippet is made (it still carries the chunk text). */
-export interface HitRow {
-  documentId: number
-  documentPath: string
-  title: string | null
-  mime: string
-  chunkId: number
-  ordinal: number
-  heading: string | null
+export interface HitRow extends Omit<SearchHit, 'snippet'> {
   text: string
-  score: number
 }
 
 /**
