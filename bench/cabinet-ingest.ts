@@ -3,7 +3,7 @@
  * store) into an encrypted cabinet, against the same code on an unencrypted SQLite file
  * (`CabinetStore.createUnencryptedForBenchmark`) in the same run. Goal: encrypted ≥ 0.8 × plain.
  *
- * The corpus (`cabinet-corpus.ts`: markdown and text, English-like) is generated into a temporary
+ * The corpus (`lib/cabinet-corpus.ts`: markdown and text, English-like) is generated into a temporary
  * folder once. Each repetition ingests all of it into a fresh cabinet of each kind, alternating
  * which goes first, and medians are compared. Part 1 times the whole path with {@link ingestFiles},
  * which does what `CabinetService.ingest` does (same functions, order and transactions) on a store it
@@ -32,7 +32,7 @@ import { CabinetService } from '../src/cabinets/service.js'
 import { chunkSections, hashFile, isSupportedFile, parseFile, walkFiles } from '../src/cabinets/ingest/index.js'
 import { silentLogger } from '../src/logger.js'
 import type { ScryptParams } from '../src/cabinets/constants.js'
-import { writeCorpus } from './cabinet-corpus.js'
+import { writeCorpus } from './lib/cabinet-corpus.js'
 import { fmt, formatTable, median } from './lib/stats.js'
 
 const GOAL_RATIO = 0.8

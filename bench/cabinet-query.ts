@@ -4,7 +4,7 @@
  * < 50 ms hybrid.
  *
  * The cabinet is built directly through `upsertDocument` (documents of 5 to 40 English-like chunks
- * of 120–180 words from `cabinet-corpus.ts`, many documents per `batch()`), then given an embedding
+ * of 120–180 words from `lib/cabinet-corpus.ts`, many documents per `batch()`), then given an embedding
  * model and random unit vectors. Queries are 2 to 5 corpus words mixing common and rare terms;
  * hybrid queries get a random unit query vector.
  *
@@ -34,7 +34,7 @@ import { zeroize } from '../src/cabinets/crypto.js'
 import { estimateTokens } from '../src/cabinets/ingest/index.js'
 import { DEFAULT_TOKENIZER, queryTerms } from '../src/cabinets/retrieval/tokenizer.js'
 import type { ScryptParams } from '../src/cabinets/constants.js'
-import { ProseWriter, Rng, Vocabulary, chunkText, makeQueries, percentile, randomUnitVector } from './cabinet-corpus.js'
+import { ProseWriter, Rng, Vocabulary, chunkText, makeQueries, percentile, randomUnitVector } from './lib/cabinet-corpus.js'
 import { fmt, formatTable } from './lib/stats.js'
 
 const GOAL_P50_MS: Record<'lexical' | 'hybrid', number> = { lexical: 20, hybrid: 50 }
