@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
-import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
+import { JsonStateFile } from '../node/json-file.js'
 
 /** Prefix of every Plexus API key, so a leaked key is recognisable (and greppable by scanners). */
 export const API_KEY_PREFIX = 'plx_'
@@ -33,29 +33,21 @@ function hashKey (key: string): string {
 
 /** API keys of a node, stored hashed in `api-keys.json` (mode 0600). */
 export class ApiKeyStore {
-  readonly #file: string
+  readonly #file: JsonStateFile<typeof ApiKeyFileSchema>
   #keys: ApiKeyRecord[]
-  #mtimeCheck = 0
 
   constructor (file: string) {
-    this.#file = file
+    this.#file = new JsonStateFile(file, ApiKeyFileSchema, { version: 1, keys: [] })
     this.#keys = this.#load()
   }
 
+  /** The current keys; a `stat` per call, parsed again only when the CLI (or anyone) changed the file. */
   #load (): ApiKeyRecord[] {
     try {
-      return readJsonFile(this.#file, ApiKeyFileSchema, { version: 1, keys: [] }).keys
+      return this.#file.read().keys.map(k => ({ ...k }))
     } catch (err) {
       throw new PlexusError('PLX_ERR_DATA_DIR', [(err as Error).message], { cause: err })
     }
-  }
-
-  /** Re-reads the file at most once a second, so keys made by the CLI work without a restart. */
-  #refresh (): void {
-    const now = Date.now()
-    if (now - this.#mtimeCheck < 1000) return
-    this.#mtimeCheck = now
-    this.#keys = this.#load()
   }
 
   /** Creates a key; the secret is returned once and never stored. */
@@ -96,13 +88,13 @@ export class ApiKeyStore {
 
   /** Whether any key is active (then every request must carry one). */
   hasActiveKeys (): boolean {
-    this.#refresh()
+    this.#keys = this.#load()
     return this.#keys.some(k => k.revokedAt == null)
   }
 
   /** The active key matching `key`, or null. Constant-time comparison of hashes. */
   verify (key: string): ApiKeyInfo | null {
-    this.#refresh()
+    this.#keys = this.#load()
     if (!key.startsWith(API_KEY_PREFIX)) return null
     const h = Buffer.from(hashKey(key), 'hex')
     for (const k of this.#keys) {
@@ -112,8 +104,7 @@ export class ApiKeyStore {
   }
 
   #save (): void {
-    writeJsonAtomic(this.#file, { version: 1, keys: this.#keys }, 0o600)
-    this.#mtimeCheck = Date.now()
+    this.#file.write({ version: 1, keys: this.#keys })
   }
 }
 

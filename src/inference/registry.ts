@@ -2,7 +2,7 @@ import { existsSync, statSync, unlinkSync, copyFileSync, renameSync } from 'node
 import { basename, resolve, join } from 'node:path'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
-import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
+import { JsonStateFile } from '../node/json-file.js'
 import { readModelMetadata, type ModelMetadata } from './gguf.js'
 import { sha256File } from './hash.js'
 
@@ -54,23 +54,23 @@ export function modelNameFromPath (path: string): string {
  * by name and sha256; metadata comes from the GGUF header at registration time.
  */
 export class ModelRegistry {
-  readonly #file: string
+  readonly #file: JsonStateFile<typeof RegistryFileSchema>
   readonly #storeDir: string
   #models: ModelRecord[]
 
   constructor (init: { registryFile: string, storeDir: string }) {
-    this.#file = init.registryFile
+    this.#file = new JsonStateFile(init.registryFile, RegistryFileSchema, { version: 1, models: [] })
     this.#storeDir = init.storeDir
     this.#models = this.#load()
   }
 
   /**
-   * The file is re-read before every operation: the CLI and a running node may both change it,
-   * and it is tiny.
+   * The current records: the CLI and a running node may both change the file, so every operation
+   * looks at it (a `stat`; it is parsed again only when it changed).
    */
   #load (): ModelRecord[] {
     try {
-      return readJsonFile(this.#file, RegistryFileSchema, { version: 1, models: [] }).models
+      return [...this.#file.read().models]
     } catch (err) {
       throw new PlexusError('PLX_ERR_DATA_DIR', [(err as Error).message], { cause: err })
     }
@@ -163,6 +163,6 @@ export class ModelRegistry {
   }
 
   #save (): void {
-    writeJsonAtomic(this.#file, { version: 1, models: this.#models }, 0o600)
+    this.#file.write({ version: 1, models: this.#models })
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, existsSync, statSync } from 'node:fs'
 import type { z } from 'zod'
 
 /**
@@ -32,4 +32,48 @@ export function readJsonFile<T extends z.ZodType> (path: string, schema: T, fall
     throw new Error(`${path} is not valid: ${parsed.error.issues.map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`)
   }
   return parsed.data
+}
+
+/**
+ * A small JSON state file shared between processes (the CLI and a running node both change
+ * `models.json` and `api-keys.json`). `read()` costs one `stat` while the file is unchanged and
+ * re-parses it only when another writer replaced it (atomic writes change inode, mtime or size).
+ */
+export class JsonStateFile<T extends z.ZodType> {
+  readonly #path: string
+  readonly #schema: T
+  readonly #fallback: z.output<T>
+  #stamp = ''
+  #value: z.output<T>
+
+  constructor (path: string, schema: T, fallback: z.output<T>) {
+    this.#path = path
+    this.#schema = schema
+    this.#fallback = fallback
+    this.#value = fallback
+  }
+
+  read (): z.output<T> {
+    const stamp = fileStamp(this.#path)
+    if (stamp !== this.#stamp) {
+      this.#value = stamp === '' ? this.#fallback : readJsonFile(this.#path, this.#schema, this.#fallback)
+      this.#stamp = stamp
+    }
+    return this.#value
+  }
+
+  write (value: z.output<T>, mode = 0o600): void {
+    writeJsonAtomic(this.#path, value, mode)
+    this.#value = value
+    this.#stamp = fileStamp(this.#path)
+  }
+}
+
+function fileStamp (path: string): string {
+  try {
+    const s = statSync(path, { bigint: true })
+    return `${s.ino}:${s.mtimeNs}:${s.size}`
+  } catch {
+    return ''
+  }
 }

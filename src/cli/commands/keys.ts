@@ -37,7 +37,7 @@ export function registerKeys (program: Command): void {
 
   keys
     .command('revoke <idOrName>')
-    .description('revoke a key by id or name (takes effect within a second on a running node)')
+    .description('revoke a key by id or name (a running node stops accepting it at once)')
     .action((idOrName: string, _opts, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const info = store(g).revoke(idOrName)
