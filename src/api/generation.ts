@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 import { PlexusError, isPlexusError } from '../errors.js'
 import type { InferenceEngine, GenerateRequest, GenerateResult } from '../inference/engine.js'
 import type { Metrics } from './metrics.js'

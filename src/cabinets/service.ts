@@ -121,11 +121,7 @@ export class CabinetService {
       .map(f => f.slice(0, -CABINET_FILE_SUFFIX.length))
       .filter(n => CABINET_NAME_RE.test(n))
       .sort()
-    return names.map(name => {
-      const open = this.#open.get(name)
-      const file = cabinetPaths(this.#init.dir, name).cabinet
-      return { name, locked: open == null, fileBytes: statSync(file).size, stats: open?.store.stats() ?? null }
-    })
+    return names.map(name => this.summary(name))
   }
 
   exists (name: string): boolean {
@@ -142,7 +138,7 @@ export class CabinetService {
     const store = await CabinetStore.create(this.#init.dir, name, passphrase, { kdf: this.#init.kdf, logger: this.#log })
     this.#adopt(name, store)
     if (options.embeddingModel != null) await this.setEmbeddingModel(name, options.embeddingModel)
-    return this.#summary(name)
+    return this.summary(name)
   }
 
   /** Unlocks with the passphrase (idempotent if already unlocked and the passphrase is right). */
@@ -157,7 +153,7 @@ export class CabinetService {
       this.#adopt(name, store)
       this.#resumeEmbedding(name)
     }
-    return this.#summary(name)
+    return this.summary(name)
   }
 
   /** Forgets the keys: closes the database. Running ingests of this cabinet are cancelled. */
@@ -470,7 +466,9 @@ export class CabinetService {
     return open
   }
 
-  #summary (name: string): CabinetSummary {
+  /** One cabinet's state: locked or not, file size, and its statistics while unlocked. */
+  summary (name: string): CabinetSummary {
+    this.#requireExists(name)
     const open = this.#open.get(name)
     return { name, locked: open == null, fileBytes: statSync(cabinetPaths(this.#init.dir, name).cabinet).size, stats: open?.store.stats() ?? null }
   }

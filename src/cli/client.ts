@@ -40,11 +40,8 @@ export function findNode (options: { url?: string, dataDir: string, env?: NodeJS
 /** A JSON request to a node; an error response becomes a PlexusError-like message. */
 export async function callNode<T> (target: NodeTarget, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const res = await nodeFetch(target, method, path, body, signal)
-  const text = await res.text()
-  let data: unknown
-  try { data = JSON.parse(text) } catch { data = text }
-  if (!res.ok) throw new NodeApiError(res.status, data)
-  return data as T
+  if (!res.ok) throw await NodeApiError.from(res)
+  return await res.json() as T
 }
 
 /** An error answer from a node: its status, code and one-sentence message. */
@@ -52,6 +49,14 @@ export class NodeApiError extends Error {
   override readonly name = 'NodeApiError'
   readonly status: number
   readonly code: string | null
+
+  /** Reads an error response (JSON in OpenAI's or Ollama's shape, or plain text). */
+  static async from (res: Response): Promise<NodeApiError> {
+    const text = await res.text()
+    let data: unknown
+    try { data = JSON.parse(text) } catch { data = text }
+    return new NodeApiError(res.status, data)
+  }
 
   constructor (status: number, data: unknown) {
     super(errorMessage(status, data))

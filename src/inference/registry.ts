@@ -3,7 +3,7 @@ import { basename, resolve, join } from 'node:path'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import { JsonStateFile } from '../node/json-file.js'
-import { readModelMetadata, type ModelMetadata } from './gguf.js'
+import { readModelMetadata } from './gguf.js'
 import { sha256File } from './hash.js'
 
 /** Model names appear in URLs and CLI arguments: keep them simple. */

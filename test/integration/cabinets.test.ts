@@ -2,16 +2,16 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, rmSync, openSync, writeSync, closeSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { PlexusNode } from '../../src/node/node.js'
 import { CabinetService } from '../../src/cabinets/service.js'
 import { silentLogger } from '../../src/logger.js'
-import { REPO_ROOT, tempDir } from '../helpers/node.js'
+import { tempDir } from '../helpers/node.js'
+import { BIN, plexus, plexusAsync, startNodeProcess, type Run } from '../helpers/cli.js'
 
 const CHEAP_KDF = { N: 1024, r: 8, p: 1 }
 const PASS = 'correct horse battery staple'
-const BIN = join(REPO_ROOT, 'bin', 'plexus.js')
 
 /** Every byte of every file under `dir`, searched for `needle`. */
 function occurrences (dir: string, needle: string): Array<{ file: string, count: number }> {
@@ -271,10 +271,7 @@ describe('cabinets from the CLI without a node', () => {
   before(() => { root = tempDir('plexus-cab-cli-') })
   after(() => { rmSync(root, { recursive: true, force: true }) })
 
-  const cli = (args: string[], env: Record<string, string> = {}): { code: number | null, stdout: string, stderr: string } => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', join(root, 'data')], { encoding: 'utf8', env: { ...process.env, PLEXUS_PASSPHRASE: PASS, ...env }, timeout: 300_000 })
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-  }
+  const cli = (args: string[], env: Record<string, string> = {}): Run => plexus([...args, '--data-dir', join(root, 'data')], { PLEXUS_PASSPHRASE: PASS, ...env })
 
   it('creates, ingests thousands of documents, survives SIGKILL mid-ingest without duplicates, and searches', async () => {
     const corpus = join(root, 'corpus')
@@ -342,21 +339,9 @@ describe('cabinets from the CLI through a running node', () => {
     const docs = join(root, 'docs')
     mkdirSync(docs)
     writeFileSync(join(docs, 'garden.md'), '# Garden\n\nTomatoes need sun and regular watering.\n')
-    const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const { child } = await startNodeProcess(dataDir)
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve())
-        child.once('exit', code => reject(new Error(`node exited with ${code}`)))
-      })
-      const cli = async (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => {
-        const p = spawn(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, PLEXUS_PASSPHRASE: PASS } })
-        let stdout = ''
-        let stderr = ''
-        p.stdout.on('data', d => { stdout += String(d) })
-        p.stderr.on('data', d => { stderr += String(d) })
-        const [code] = await once(p, 'exit') as [number | null]
-        return { code, stdout, stderr }
-      }
+      const cli = async (args: string[]): Promise<Run> => await plexusAsync([...args, '--data-dir', dataDir], { PLEXUS_PASSPHRASE: PASS })
       assert.equal((await cli(['cabinet', 'create', 'garden'])).code, 0)
       const ing = await cli(['cabinet', 'ingest', 'garden', docs, '--json'])
       assert.equal(ing.code, 0, ing.stderr)

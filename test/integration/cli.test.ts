@@ -1,42 +1,11 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { readFileSync, statSync, existsSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
-import { REPO_ROOT, FIXTURE_MODEL, FIXTURE_SHA256, tempDir } from '../helpers/node.js'
-
-const BIN = join(REPO_ROOT, 'bin', 'plexus.js')
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function plexus (args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, PLEXUS_LOG_LEVEL: 'silent', ...env }, timeout: 120_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-async function plexusAsync (args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PLEXUS_LOG_LEVEL: 'silent', ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += String(d) })
-  child.stderr.on('data', d => { stderr += String(d) })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
-}
-
-/** Starts `plexus start --json` and waits for its first line (the URL). */
-async function startNode (dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines = createInterface({ input: child.stdout! })
-  const first = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve)
-    child.once('exit', code => reject(new Error(`plexus start exited with ${code}`)))
-  })
-  return { child, url: (JSON.parse(first) as { url: string }).url }
-}
+import { FIXTURE_MODEL, FIXTURE_SHA256, tempDir } from '../helpers/node.js'
+import { plexus, plexusAsync, startNodeProcess as startNode } from '../helpers/cli.js'
 
 describe('plexus CLI', () => {
   let dataDir: string

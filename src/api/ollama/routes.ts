@@ -160,7 +160,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
       await engine.load(req.model)
       return { model: req.model, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: '' }, done: true, done_reason: 'load' }
     }
-    return await respond(request, reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
+    return await respond(reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
   })
 
   app.post('/generate', { schema: { tags: ['ollama'], summary: 'Generate (NDJSON stream unless stream is false)', body: GenerateBody, response: { 200: GenerateResponse, ...errors } } }, async (request, reply) => {
@@ -175,7 +175,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const req: GenerateRequest = body.raw === true
       ? { ...base, prompt: body.prompt }
       : { ...base, messages: [...(body.system != null ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }] }
-    return await respond(request, reply, req, body.stream, text => ({ response: text }))
+    return await respond(reply, req, body.stream, text => ({ response: text }))
   })
 
   app.post('/embed', { schema: { tags: ['ollama'], summary: 'Embed text', body: EmbedBody, response: { 200: EmbedResponse, ...errors } } }, async (request, reply) => {
@@ -187,7 +187,6 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
   })
 
   async function respond (
-    request: import('fastify').FastifyRequest,
     reply: import('fastify').FastifyReply,
     req: GenerateRequest,
     stream: boolean,

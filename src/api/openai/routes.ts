@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { PlexusError, isPlexusError } from '../../errors.js'
-import type { InferenceEngine, ChatMessage, GenerateRequest } from '../../inference/engine.js'
+import type { InferenceEngine, ChatMessage, GenerateRequest, GenerateResult } from '../../inference/engine.js'
 import type { Metrics } from '../metrics.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
@@ -26,6 +26,11 @@ const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 429: Erro
 
 function newId (prefix: string): string {
   return `${prefix}-${randomBytes(12).toString('base64url')}`
+}
+
+/** OpenAI's usage object from a generation's exact token counts. */
+function usageOf (r: GenerateResult): { prompt_tokens: number, completion_tokens: number, total_tokens: number } {
+  return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
 }
 
 function messageText (content: ChatCompletionRequest['messages'][number]['content']): string {
@@ -99,7 +104,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
         model: r.model,
         system_fingerprint: FINGERPRINT,
         choices: [{ index: 0, message: { role: 'assistant' as const, content: r.text, refusal: null }, logprobs: null, finish_reason: r.finishReason }],
-        usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
+        usage: usageOf(r)
       }
     }
 
@@ -117,7 +122,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       if (includeUsage) {
         write({
           id, object: 'chat.completion.chunk', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],
-          usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
+          usage: usageOf(r)
         })
       }
     })
@@ -150,7 +155,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
         model: r.model,
         system_fingerprint: FINGERPRINT,
         choices: [{ index: 0, text: echo + r.text, logprobs: null, finish_reason: r.finishReason }],
-        usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
+        usage: usageOf(r)
       }
     }
 
@@ -167,7 +172,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       if (includeUsage) {
         write({
           id, object: 'text_completion', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],
-          usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
+          usage: usageOf(r)
         })
       }
     })

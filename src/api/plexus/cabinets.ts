@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { PlexusError } from '../../errors.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { SearchFiltersSchema } from '../../cabinets/retrieval/filters.js'
 import { MAX_QUERY_CHARS, MAX_TOP_K, MAX_PASSPHRASE_CHARS } from '../../cabinets/constants.js'
@@ -58,9 +57,7 @@ export const cabinetRoutes: FastifyPluginAsyncZod<CabinetRoutesOptions> = async 
   })
 
   app.get('/:name', { schema: { tags, summary: 'Cabinet summary and statistics', params: Name, response: { 200: CabinetSummarySchema, ...errors } } }, async (request) => {
-    const s = cabinets.list().find(c => c.name === request.params.name)
-    if (s == null) throw new PlexusError('PLX_ERR_CABINET_NOT_FOUND', [request.params.name])
-    return s
+    return cabinets.summary(request.params.name)
   })
 
   app.delete('/:name', {

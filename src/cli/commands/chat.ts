@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { resolveDataDir } from '../../node/data-dir.js'
-import { callNode, findNode, nodeFetch, errorMessage, type NodeTarget } from '../client.js'
+import { callNode, findNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
 import { sseData } from '../sse.js'
 import { output, type GlobalOptions } from '../output.js'
 import { intOption, numberOption } from '../parse.js'
@@ -23,12 +23,7 @@ interface Usage { prompt_tokens: number, completion_tokens: number }
 /** Streams one assistant turn, writing text as it arrives; returns the whole text. */
 async function streamTurn (target: NodeTarget, body: Record<string, unknown>, onText: (t: string) => void, signal: AbortSignal): Promise<{ text: string, usage: Usage | null, finish: string | null }> {
   const res = await nodeFetch(target, 'POST', '/v1/chat/completions', { ...body, stream: true, stream_options: { include_usage: true } }, signal)
-  if (!res.ok || res.body == null) {
-    const text = await res.text()
-    let data: unknown
-    try { data = JSON.parse(text) } catch { data = text }
-    throw new Error(errorMessage(res.status, data))
-  }
+  if (!res.ok || res.body == null) throw await NodeApiError.from(res)
   let text = ''
   let usage: Usage | null = null
   let finish: string | null = null
