@@ -1,3 +1,4 @@
+import { collectOutput } from './child.js'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { access, constants } from 'node:fs/promises'
@@ -55,12 +56,7 @@ export async function ensureLlamaBench (root: string, variant = 'native', cmakeA
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit']
   })
-  let out = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
+  const { code, out } = await collectOutput(child)
   if (code !== 0) throw new Error(`scripts/build-llama-bench.sh failed with exit code ${String(code)}`)
   const built = out.trim().split('\n').pop() ?? binary
   return { binary: built, buildS: (performance.now() - t0) / 1000 }
@@ -94,14 +90,7 @@ export async function runLlamaBench (o: LlamaBenchOptions, signal?: AbortSignal)
   let lastCpu = 0
   const sampler = setInterval(() => { lastCpu = Math.max(lastCpu, processCpuSeconds(child.pid)) }, 100)
   const meter = cpuMeter(() => lastCpu)
-  let out = ''
-  let err = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
+  const { code, out, err } = await collectOutput(child)
   clearInterval(sampler)
   const use = meter.stop()
   if (code !== 0) throw new Error(`llama-bench failed (exit ${String(code)}): ${err.trim().slice(-2000)}`)

@@ -1,3 +1,4 @@
+import { collectOutput } from './child.js'
 import { spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Token } from 'node-llama-cpp'
@@ -82,14 +83,7 @@ export async function measureNodeDecode (options: NodeDecodeOptions, signal?: Ab
     stdio: ['ignore', 'pipe', 'pipe'],
     signal
   })
-  let out = ''
-  let err = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
+  const { code, out, err } = await collectOutput(child)
   const line = out.trim().split('\n').pop() ?? ''
   if (code !== 0 || !line.startsWith('{')) {
     throw new Error(`node decode child failed (exit ${String(code)}): ${err.trim().slice(-2000)}`)
