@@ -9,8 +9,12 @@
  * @packageDocumentation
  */
 
-import { createCipheriv, createDecipheriv, randomBytes, scrypt, type ScryptOptions } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, type ScryptOptions } from 'node:crypto'
+import { Worker } from 'node:worker_threads'
 import { DATA_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, SCRYPT_LIMITS, type ScryptParams } from './constants.js'
+import type { KdfJob } from './kdf-worker.js'
+
+const KDF_WORKER_URL = new URL('./kdf-worker.js', import.meta.url)
 
 /** A data key wrapped under a KEK: all three parts are needed (and authenticated) to unwrap it. */
 export interface WrappedKey {
@@ -56,8 +60,9 @@ export function scryptMemoryBytes ({ N, r, p }: ScryptParams): number {
 }
 
 /**
- * Derives a 32-byte KEK from a passphrase with scrypt (RFC 7914). Runs in libuv's thread pool, so
- * the event loop keeps serving while it burns its ~128 MiB and fraction of a second.
+ * Derives a 32-byte KEK from a passphrase with scrypt (RFC 7914). Runs in a worker thread of its
+ * own, not in libuv's thread pool: the node runs with a one-thread pool (bin/plexus.js) that
+ * node-llama-cpp needs for every token, and this KDF burns ~128 MiB and half a second.
  *
  * The passphrase is NFC-normalised first, so the same visible text typed on different keyboards
  * (precomposed or combining accents) gives the same key.
@@ -68,10 +73,19 @@ export async function deriveKek (passphrase: string, salt: Buffer, params: Scryp
   const secret = Buffer.from(passphrase.normalize('NFC'), 'utf8')
   // Node refuses scrypt above `maxmem` (32 MiB by default); allow exactly what these parameters need.
   const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: scryptMemoryBytes(params) + 1024 * 1024 }
+  const job: KdfJob = { secret, salt, keyLength: DATA_KEY_BYTES, options }
   try {
-    return await new Promise<Buffer>((resolve, reject) => {
-      scrypt(secret, salt, DATA_KEY_BYTES, options, (err, key) => { err != null ? reject(err) : resolve(key) })
+    const key = await new Promise<Uint8Array>((resolve, reject) => {
+      const worker = new Worker(KDF_WORKER_URL, { workerData: job })
+      let result: Uint8Array | null = null
+      worker.once('message', (k: Uint8Array) => { result = k })
+      worker.once('error', reject)
+      worker.once('exit', (code) => {
+        if (result != null) resolve(result)
+        else reject(new Error(`the scrypt worker exited with code ${code} without a key`))
+      })
     })
+    return Buffer.from(key.buffer, key.byteOffset, key.byteLength)
   } finally {
     zeroize(secret)
   }

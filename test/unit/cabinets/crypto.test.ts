@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, scryptSync } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { DEFAULT_SCRYPT } from '../../../src/cabinets/constants.js'
 import { KeyUnwrapError, deriveKek, generateDataKey, scryptMemoryBytes, scryptParamsProblem, unwrapKey, wrapKey, zeroize } from '../../../src/cabinets/crypto.js'
 import { CHEAP_KDF } from './store-fixtures.js'
@@ -35,6 +39,44 @@ describe('deriveKek', () => {
 
     // Assert
     assert.deepEqual(composed, decomposed)
+  })
+
+  it('gives the same key as scrypt itself (RFC 7914)', async () => {
+    // Prepare
+    const salt = randomBytes(16)
+
+    // Execute
+    const kek = await deriveKek('a passphrase', salt, CHEAP_KDF)
+
+    // Assert
+    assert.deepEqual(kek, scryptSync('a passphrase', salt, 32, { ...CHEAP_KDF, maxmem: 64 * 1024 * 1024 }))
+  })
+
+  it('leaves libuv\'s thread pool free: with a one-thread pool, file reads finish while the KDF runs', () => {
+    // Prepare: a node process with the pool the launcher gives (bin/plexus.js), full-cost scrypt,
+    // and a chain of pool-bound reads started after it. If the KDF ran in the pool, every read
+    // would wait for it and finish last.
+    const crypto = new URL('../../../src/cabinets/crypto.js', import.meta.url).href
+    const script = `
+      import { deriveKek } from ${JSON.stringify(crypto)}
+      import { readFile } from 'node:fs/promises'
+      import { randomBytes } from 'node:crypto'
+      const order = []
+      const kdf = deriveKek('a passphrase', randomBytes(16), { N: ${DEFAULT_SCRYPT.N}, r: ${DEFAULT_SCRYPT.r}, p: ${DEFAULT_SCRYPT.p} }).then(() => order.push('kdf'))
+      const reads = (async () => { for (let i = 0; i < 5; i++) await readFile(new URL(${JSON.stringify(crypto)})); order.push('reads') })()
+      await Promise.all([kdf, reads])
+      console.log(JSON.stringify(order))`
+
+    // Execute
+    const dir = mkdtempSync(join(tmpdir(), 'plexus-kdf-'))
+    const file = join(dir, 'kdf-order.mjs')
+    writeFileSync(file, script)
+    const r = spawnSync(process.execPath, [file], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, encoding: 'utf8' })
+    rmSync(dir, { recursive: true, force: true })
+
+    // Assert
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout.trim()), ['reads', 'kdf'])
   })
 
   it('refuses parameters outside the bounds', async () => {
