@@ -76,7 +76,10 @@ export async function deriveKek (passphrase: string, salt: Buffer, params: Scryp
   const job: KdfJob = { secret, salt, keyLength: DATA_KEY_BYTES, options }
   try {
     const key = await new Promise<Uint8Array>((resolve, reject) => {
-      const worker = new Worker(KDF_WORKER_URL, { workerData: job })
+      // A worker inherits the process's execArgv; `--input-type` (a parent run with `node
+      // --input-type=module -e …`) would make it refuse to load its own file.
+      const execArgv = process.execArgv.filter(a => !a.startsWith('--input-type'))
+      const worker = new Worker(KDF_WORKER_URL, { workerData: job, execArgv })
       let result: Uint8Array | null = null
       worker.once('message', (k: Uint8Array) => { result = k })
       worker.once('error', reject)
