@@ -10,6 +10,7 @@ import { registerChat } from './commands/chat.js'
 import { registerStatus } from './commands/status.js'
 import { registerKeys } from './commands/keys.js'
 import { registerCabinet } from './commands/cabinet.js'
+import { registerEngine } from './commands/engine.js'
 
 const program = new Command()
 program
@@ -28,6 +29,7 @@ registerChat(program)
 registerStatus(program)
 registerKeys(program)
 registerCabinet(program)
+registerEngine(program)
 
 try {
   await program.parseAsync(process.argv)
