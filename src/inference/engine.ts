@@ -5,7 +5,9 @@ import type { ModelRegistry, ModelRecord } from './registry.js'
 import { SlotPool } from './slot-pool.js'
 import { StopSequenceFilter } from './text-stream.js'
 import { PENALTY_WINDOW_TOKENS } from './constants.js'
-import { resolveThreads } from './threads.js'
+import { availableParallelism } from 'node:os'
+import { ThreadCalibrationCache, calibrateThreads, calibrationCandidates, resolveThreads } from './threads.js'
+import { describeBinary, type EngineBinary } from './engine-build.js'
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool'
 
@@ -76,6 +78,8 @@ export interface LoadedModelInfo {
   memoryBytes: number
   contextSize: number
   parallel: number
+  /** Threads per evaluation for this model: configured, or measured at load (threads.ts). */
+  threads: number
   active: number
   waiting: number
   loadedAt: string
@@ -95,6 +99,8 @@ export interface InferenceInit {
 export interface InferenceComponents {
   registry: ModelRegistry
   logger: Logger
+  /** Where auto mode (`threads: 0`) remembers its measurements; absent = in memory only. */
+  threadsCacheFile?: string
 }
 
 interface LoadedModel {
@@ -102,6 +108,7 @@ interface LoadedModel {
   model: LlamaModel
   context: LlamaContext
   pool: SlotPool<LlamaContextSequence>
+  threads: number
   chatWrapper: ChatWrapper
   embedding: Promise<LlamaEmbeddingContext> | null
   embeddingQueue: Promise<unknown>
@@ -119,8 +126,11 @@ export class InferenceEngine {
   readonly #init: InferenceInit
   readonly #registry: ModelRegistry
   readonly #log: Logger
+  /** Configured threads, or the static rule's count (threads.ts); models in auto mode measure their own. */
   readonly threads: number
   #llama: Promise<Llama> | null = null
+  #binary: EngineBinary | null = null
+  readonly #threadsCache: ThreadCalibrationCache
   readonly #loaded = new Map<string, LoadedModel>()
   readonly #loading = new Map<string, Promise<LoadedModel>>()
   readonly #shutdown = new AbortController()
@@ -131,6 +141,7 @@ export class InferenceEngine {
     this.#log = components.logger
     this.#init = init
     this.threads = resolveThreads(init.threads)
+    this.#threadsCache = new ThreadCalibrationCache(components.threadsCacheFile ?? null)
   }
 
   /** The model used when a request names none: configured default, else the first registered. */
@@ -156,8 +167,40 @@ export class InferenceEngine {
         if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.#log.error({ llama: true }, text)
         else this.#log.debug({ llama: true }, text)
       }
+    }).then((llama) => {
+      this.#binary = describeBinary(llama)
+      this.#log.info(this.#binary, 'llama.cpp binary')
+      return llama
     })
     return await this.#llama
+  }
+
+  /** The llama.cpp binary in use (prebuilt or local build), or null before the first model load. */
+  binary (): EngineBinary | null {
+    return this.#binary
+  }
+
+  /**
+   * Threads for a model: the configured count, else the count measured for this model file,
+   * binary and machine (measured now on first load, then remembered).
+   */
+  async #threadsFor (record: ModelRecord, model: LlamaModel): Promise<number> {
+    if (this.#init.threads > 0) return this.#init.threads
+    const cores = availableParallelism()
+    const candidates = calibrationCandidates(cores)
+    if (candidates.length < 2 || this.#binary == null) return this.threads
+    const key = ThreadCalibrationCache.key({ sha256: record.sha256, binary: this.#binary.binary, llamaCpp: this.#binary.llamaCpp, cores })
+    const cached = this.#threadsCache.get(key)
+    if (cached != null) return cached.threads
+    try {
+      const c = await calibrateThreads(model, { candidates })
+      this.#log.info({ model: record.name, threads: c.threads, rates: c.rates, ms: c.ms }, 'measured decode speed per thread count')
+      if (Object.keys(c.rates).length > 0) this.#threadsCache.set(key, { threads: c.threads, rates: c.rates, measuredAt: new Date().toISOString() })
+      return c.threads
+    } catch (err) {
+      this.#log.warn({ model: record.name, err: (err as Error).message }, 'thread calibration failed; using the static rule')
+      return this.threads
+    }
   }
 
   /** Loads a model (or returns it if loaded), evicting idle models to fit the memory budget. */
@@ -201,10 +244,11 @@ export class InferenceEngine {
       })
       const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram
       await this.#makeRoom(record.name, memoryBytes)
+      const threads = await this.#threadsFor(record, model)
       const context = await model.createContext({
         contextSize,
         sequences: this.#init.parallel,
-        threads: this.threads,
+        threads,
         // Dispatch a batch as soon as the current JS turn ends; lowest per-token latency.
         batching: { dispatchSchedule: 'nextCycle' }
       })
@@ -215,6 +259,7 @@ export class InferenceEngine {
         model,
         context,
         pool: new SlotPool(sequences, this.#init.maxQueue),
+        threads,
         chatWrapper,
         embedding: null,
         embeddingQueue: Promise.resolve(),
@@ -223,7 +268,7 @@ export class InferenceEngine {
         lastUsed: new Date()
       }
       this.#loaded.set(record.name, loaded)
-      this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads: this.threads, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
+      this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
       return loaded
     } catch (err) {
       await model.dispose().catch(() => {})
@@ -278,6 +323,7 @@ export class InferenceEngine {
       memoryBytes: m.memoryBytes,
       contextSize: m.context.contextSize,
       parallel: m.pool.size,
+      threads: m.threads,
       active: m.pool.active,
       waiting: m.pool.waiting,
       loadedAt: m.loadedAt.toISOString(),
@@ -455,7 +501,7 @@ export class InferenceEngine {
   /** Embeds each input (mean-pooled by llama.cpp). Inputs longer than the context are refused. */
   async embed (modelName: string, inputs: Array<string | number[]>, options: { signal?: AbortSignal } = {}): Promise<EmbedResult> {
     const m = await this.#acquireModel(modelName)
-    m.embedding ??= m.model.createEmbeddingContext({ contextSize: m.context.contextSize, threads: this.threads }).catch((err: Error) => {
+    m.embedding ??= m.model.createEmbeddingContext({ contextSize: m.context.contextSize, threads: m.threads }).catch((err: Error) => {
       m.embedding = null
       throw new PlexusError('PLX_ERR_MODEL_NO_EMBEDDINGS', [modelName, err.message], { cause: err })
     })

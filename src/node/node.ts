@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, unlinkSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import { createLogger, forComponent, type Logger } from '../logger.js'
@@ -85,7 +85,7 @@ export class PlexusNode {
     this.registry = new ModelRegistry({ registryFile: paths.modelRegistry, storeDir: paths.models })
     this.keys = new ApiKeyStore(paths.apiKeys)
     this.engine = new InferenceEngine(
-      { registry: this.registry, logger: forComponent(this.logger, 'inference') },
+      { registry: this.registry, logger: forComponent(this.logger, 'inference'), threadsCacheFile: join(paths.root, 'threads.json') },
       this.config.inference
     )
     this.cabinets = new CabinetService(
@@ -192,6 +192,7 @@ export class PlexusNode {
       startedAt: this.#startedAt.toISOString(),
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt.getTime()) / 1000),
       threads: this.engine.threads,
+      engine: this.engine.binary(),
       parallel: this.config.inference.parallel,
       contextSize: this.config.inference.contextSize,
       memoryBudgetMiB: this.config.inference.memoryBudgetMiB,

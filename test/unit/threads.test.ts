@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { availableParallelism } from 'node:os'
-import { defaultThreads, resolveThreads } from '../../src/inference/threads.js'
+import { calibrationCandidates, defaultThreads, pickThreads, resolveThreads } from '../../src/inference/threads.js'
 
 describe('defaultThreads', () => {
   it('uses one thread on machines with one or two cores', () => {
@@ -50,5 +50,34 @@ describe('resolveThreads', () => {
   it('uses this machine\'s default when no core count is given', () => {
     assert.equal(resolveThreads(0), defaultThreads(availableParallelism()))
     assert.equal(resolveThreads(5), 5)
+  })
+})
+
+describe('calibrationCandidates', () => {
+  it('tries 1 up to min(cores, 4), plus the static rule on larger machines', () => {
+    assert.deepEqual(calibrationCandidates(1), [1])
+    assert.deepEqual(calibrationCandidates(2), [1, 2])
+    assert.deepEqual(calibrationCandidates(4), [1, 2, 3, 4])
+    assert.deepEqual(calibrationCandidates(8), [1, 2, 3, 4, 7])
+    assert.deepEqual(calibrationCandidates(64), [1, 2, 3, 4, 8])
+  })
+})
+
+describe('pickThreads', () => {
+  it('takes the fewest threads within 10 % of the best rate', () => {
+    assert.equal(pickThreads(new Map([[1, 120], [2, 158]])), 2)
+    assert.equal(pickThreads(new Map([[1, 150], [2, 158]])), 1)
+    assert.equal(pickThreads(new Map([[1, 2000], [2, 80]])), 1)
+    assert.equal(pickThreads(new Map([[1, 50], [2, 90], [3, 100], [4, 101]])), 3)
+  })
+
+  it('falls back to one thread when nothing was measured', () => {
+    assert.equal(pickThreads(new Map()), 1)
+  })
+
+  it('never picks a count whose rate is under 90 % of the best', () => {
+    const rates = new Map([[1, 100], [2, 111], [3, 140], [4, 150]])
+    const picked = pickThreads(rates)
+    assert.ok((rates.get(picked) ?? 0) >= 0.9 * 150)
   })
 })

@@ -21,18 +21,20 @@ export const NodeStatusSchema = z.object({
   startedAt: z.string(),
   uptimeSeconds: z.number(),
   threads: z.number(),
+  /** The llama.cpp binary in use; null until the first model load. */
+  engine: z.object({ binary: z.enum(['prebuilt', 'local build']), gpu: z.union([z.string(), z.literal(false)]), llamaCpp: z.string(), uvThreadpoolSize: z.number() }).nullable(),
   parallel: z.number(),
   contextSize: z.number(),
   memoryBudgetMiB: z.number(),
   defaultModel: z.string().nullable(),
   models: z.array(z.object({ name: z.string(), sha256: z.string(), sizeBytes: z.number(), architecture: z.string(), parameters: z.number(), quantization: z.string(), contextLength: z.number().nullable() })),
-  loaded: z.array(z.object({ name: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), active: z.number(), waiting: z.number(), lastUsedAt: z.string() })),
+  loaded: z.array(z.object({ name: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), lastUsedAt: z.string() })),
   queue: z.object({ active: z.number(), waiting: z.number() }),
   auth: z.object({ activeKeys: z.number() })
 })
 export type NodeStatus = z.output<typeof NodeStatusSchema>
 
-const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
+const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
 
 export interface PlexusRoutesOptions {
   engine: InferenceEngine
