@@ -7,9 +7,13 @@
  * [--source-build] [--model PATH ...] [--json]`. Every number is compared with a baseline
  * measured in the same run (ratios), never with a fixed expectation.
  *
- * With `--source-build` (or when `.cache/nlc/` already holds one) a further column measures
- * node-llama-cpp built from source (GGML_NATIVE, OpenMP) with `UV_THREADPOOL_SIZE=1`, the
- * configuration bench/README.md recommends.
+ * The `node` column is always the prebuilt binary npm installs (a private copy of the package
+ * without local builds). When the project has a local build (`plexus engine build`) — or with
+ * `--source-build`, or when `.cache/nlc/` holds one — a further column measures node-llama-cpp
+ * built from source (GGML_NATIVE, OpenMP) with `UV_THREADPOOL_SIZE=1`, what the node runs then.
+ *
+ * The HTTP part starts the node at each thread count and in auto mode (no `--threads`: it
+ * measures at model load) and reports the default/best ratio.
  *
  * @packageDocumentation
  */
@@ -22,7 +26,9 @@ import { parseArgs } from 'node:util'
 import { readGgufFileInfo } from 'node-llama-cpp'
 import { ensureBenchModel } from './lib/bench-model.js'
 import { httpApiAvailable, measureHttpDecode } from './lib/http-api.js'
-import type { HttpEndpointResult } from './lib/http-api.js'
+import type { HttpDecodeResult } from './lib/http-api.js'
+import { ensureNlcPrebuiltCopy } from './lib/nlc-prebuilt.js'
+import { localBuilds } from '../src/inference/engine-build.js'
 import { ensureLlamaBench, runLlamaBench } from './lib/llama-bench.js'
 import type { LlamaBenchResult } from './lib/llama-bench.js'
 import { ensureNlcSourceBuild, nlcCopyDir } from './lib/nlc-source-build.js'
@@ -79,8 +85,13 @@ async function main (): Promise<void> {
   log(build.buildS > 0
     ? `llama-bench: built in ${build.buildS.toFixed(0)} s → ${build.binary}`
     : `llama-bench: cached ${build.binary}`)
+  const prebuiltEntry = await ensureNlcPrebuiltCopy(ROOT)
+  // '' = the project's own node-llama-cpp, which holds a local build.
   let sourceEntry: string | null = null
-  if (values['source-build'] || existsSync(join(nlcCopyDir(ROOT), 'llama', 'localBuilds'))) {
+  if (localBuilds().length > 0) {
+    sourceEntry = ''
+    log(`node-llama-cpp local build in node_modules (plexus engine build): ${localBuilds()[0]?.dir ?? ''}`)
+  } else if (values['source-build'] || existsSync(join(nlcCopyDir(ROOT), 'llama', 'localBuilds'))) {
     const sb = await ensureNlcSourceBuild(ROOT)
     sourceEntry = sb.entry
     log(sb.buildS > 0 ? `node-llama-cpp source build: built in ${sb.buildS.toFixed(0)} s` : 'node-llama-cpp source build: cached in .cache/nlc/')
@@ -112,6 +123,7 @@ async function main (): Promise<void> {
           tokens,
           reps,
           maxSeconds: 8,
+          nodeLlamaCpp: prebuiltEntry,
           ...(threads !== 'default' ? { threads } : {})
         })
         if (sourceEntry != null) {
@@ -121,7 +133,7 @@ async function main (): Promise<void> {
             tokens,
             reps,
             maxSeconds: 8,
-            nodeLlamaCpp: sourceEntry,
+            ...(sourceEntry !== '' ? { nodeLlamaCpp: sourceEntry } : {}),
             env: { UV_THREADPOOL_SIZE: '1' },
             ...(threads !== 'default' ? { threads } : {})
           })
@@ -136,7 +148,7 @@ async function main (): Promise<void> {
   }
 
   log()
-  log('## decode tok/s (node = node-llama-cpp prebuilt, sequence.evaluate; llama-bench tg)')
+  log('## decode tok/s (node = node-llama-cpp prebuilt, sequence.evaluate; src+uv1 = local build with UV_THREADPOOL_SIZE=1; llama-bench tg)')
   const ratio = (a: { tps: number } | null, b: { tps: number } | null): string => a != null && b != null ? fmt(a.tps / b.tps, 2) : '-'
   const cell = (r: { tps: number, cpuForeign: number | null } | null): string => r != null ? `${fmt(r.tps)}${noiseMark(r.cpuForeign)}` : '-'
   log(formatTable(
@@ -175,47 +187,86 @@ async function main (): Promise<void> {
     log(line)
   }
 
-  const http: Array<{ model: string, threads: number, direct: NodeDecodeResult, endpoints: HttpEndpointResult[] }> = []
+  interface HttpRow { model: string, threads: number | 'auto', result: HttpDecodeResult }
+  const http: HttpRow[] = []
+  const direct: Record<string, NodeDecodeResult> = {}
+  const defaults: Record<string, { threads: number | null, tps: number, best: number, bestThreads: number | 'auto', ratio: number, llamaBench: number, httpVsLlamaBench: number }> = {}
   log()
   if (values['no-http']) {
     log('HTTP API: skipped (--no-http)')
   } else if (!httpApiAvailable(ROOT)) {
     log('HTTP API: not available yet (dist/src/cli/main.js is missing)')
   } else {
-    log('## HTTP streaming vs node-llama-cpp direct (same prompt, same threads)')
+    log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode')
     const prompt = 'Once upon a time'
     for (const model of models) {
-      const threads = best[basename(model)]?.threads ?? 1
+      const name = basename(model)
       try {
+        // Direct, same binary and pool as the node, at the best direct thread count: the server overhead.
+        const t = best[name]?.sourceThreads ?? best[name]?.threads ?? 1
         await waitForQuiet()
-        const direct = await measureNodeDecode({ model, threads, tokens, reps, prompt, maxSeconds: 8 })
-        await waitForQuiet()
-        const endpoints = await measureHttpDecode({ root: ROOT, model, threads, maxTokens: tokens, reps, prompt })
-        if (endpoints == null) break
-        http.push({ model: basename(model), threads, direct, endpoints })
+        direct[name] = await measureNodeDecode({ model, threads: t, tokens, reps, prompt, maxSeconds: 8, env: { UV_THREADPOOL_SIZE: '1' } })
+        for (const threads of [...threadCounts, 'auto' as const]) {
+          await waitForQuiet()
+          const result = await measureHttpDecode({ root: ROOT, model, maxTokens: tokens, reps, prompt, ...(threads !== 'auto' ? { threads } : {}) })
+          if (result == null) break
+          http.push({ model: name, threads, result })
+          const c = result.endpoints[0]
+          log(`  ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: ${c?.endpoint ?? ''} ${fmt(c?.tps)}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+        }
       } catch (err) {
-        log(`  ${basename(model)}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
+        log(`  ${name}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
       }
     }
     if (http.length > 0) {
+      const lb = (model: string, threads: number | null): number | null =>
+        rows.find((r) => r.model === model && r.threads === threads)?.llamaBench?.tps ?? null
       log(formatTable(
-        ['model', 'threads', 'path', 'decode tok/s', 'vs direct', 'TTFT ms', 'TTFT − direct ms', 'prompt tok', 'gen tok'],
-        http.flatMap((h) => [
-          [h.model, String(h.threads), 'direct', fmt(h.direct.tps), '1.00', fmt(h.direct.firstTokenMs, 1), '0',
-            String(h.direct.promptTokens), String(tokens)],
-          ...h.endpoints.map((e) => [h.model, String(h.threads), e.endpoint, fmt(e.tps), fmt(e.tps / h.direct.tps, 2),
-            fmt(e.ttftMs, 1), fmt(e.ttftMs - h.direct.firstTokenMs, 1), String(e.promptTokens), String(e.completionTokens)])
-        ])
+        ['model', 'threads', 'binary', 'path', 'decode tok/s', 'llama-bench same t', 'HTTP/llama-bench', 'vs direct', 'TTFT ms', 'TTFT − direct ms', 'prompt tok', 'gen tok'],
+        http.flatMap((h) => h.result.endpoints.map((e) => {
+          const t = h.threads === 'auto' ? h.result.threads : h.threads
+          const l = lb(h.model, t)
+          const d = direct[h.model]
+          return [h.model, h.threads === 'auto' ? `auto → ${String(t)}` : String(t), h.result.binary ?? '?', e.endpoint,
+            `${fmt(e.tps)}${noiseMark(h.result.cpuForeign)}`, fmt(l), l != null ? fmt(e.tps / l, 2) : '-',
+            d != null && t === d.threadsUsed ? fmt(e.tps / d.tps, 2) : '-',
+            fmt(e.ttftMs, 1), d != null && t === d.threadsUsed ? fmt(e.ttftMs - d.firstTokenMs, 1) : '-', String(e.promptTokens), String(e.completionTokens)]
+        }))
       ))
-      log('TTFT − direct is the HTTP/server overhead where the prompt token counts match (/v1/completions);')
+      log('direct = node-llama-cpp in a plain process with the same binary and UV_THREADPOOL_SIZE=1, same prompt;')
+      log('TTFT − direct is the server overhead where the prompt token counts match (/v1/completions);')
       log('for chat it also includes evaluating the chat template\'s extra prompt tokens.')
+      for (const [name, d] of Object.entries(direct)) {
+        log(`direct ${name}: ${fmt(d.tps)}${noiseMark(d.cpuForeign)} tok/s at ${d.threadsUsed} threads (${d.binary}), TTFT ${fmt(d.firstTokenMs, 1)} ms`)
+      }
+      log()
+      for (const model of models.map((m) => basename(m))) {
+        const mine = http.filter((h) => h.model === model)
+        const completions = (h: HttpRow): number => h.result.endpoints.find((e) => e.endpoint === '/v1/completions')?.tps ?? 0
+        const auto = mine.find((h) => h.threads === 'auto')
+        if (auto == null || mine.length === 0) continue
+        const top = mine.reduce((a, h) => completions(h) > completions(a) ? h : a, mine[0]!)
+        const llamaBench = best[model]?.llamaBench ?? 0
+        defaults[model] = {
+          threads: auto.result.threads,
+          tps: completions(auto),
+          best: completions(top),
+          bestThreads: top.threads,
+          ratio: completions(auto) / completions(top),
+          llamaBench,
+          httpVsLlamaBench: completions(top) / llamaBench
+        }
+        const dd = defaults[model]!
+        log(`${model}: HTTP /v1/completions best ${fmt(dd.best)} tok/s (threads=${String(dd.bestThreads)}) vs best llama-bench ${fmt(llamaBench)} → ${fmt(dd.httpVsLlamaBench, 2)}; ` +
+          `default (auto → ${String(dd.threads)}) ${fmt(dd.tps)} tok/s, default/best ${fmt(dd.ratio, 2)}`)
+      }
     }
   }
 
   const resultsDir = join(ROOT, '.cache', 'bench-results')
   await mkdir(resultsDir, { recursive: true })
   const file = join(resultsDir, `inference-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, http }
+  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, direct, http, defaults }
   await writeFile(file, JSON.stringify(report, null, 2))
   log()
   log(`results: ${file}`)

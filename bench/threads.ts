@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { ensureBenchModel } from './lib/bench-model.js'
 import { ensureLlamaBench, runLlamaBench } from './lib/llama-bench.js'
 import { ensureNlcSourceBuild, nlcCopyDir } from './lib/nlc-source-build.js'
+import { ensureNlcPrebuiltCopy } from './lib/nlc-prebuilt.js'
 import { measureNodeDecode } from './lib/node-decode.js'
 import type { NodeDecodeOptions } from './lib/node-decode.js'
 import { noiseMark, waitForQuiet } from './lib/quiet.js'
@@ -129,6 +130,9 @@ async function main (): Promise<void> {
     if (s > 0) process.stdout.write(`built ${what} in ${s.toFixed(0)} s\n`)
   }
   const haveLocal = existsSync(source.entry)
+  // 'prebuilt' configurations load a copy of the package without local builds, so they measure
+  // the binary npm installs even after `plexus engine build`.
+  const prebuiltEntry = await ensureNlcPrebuiltCopy(ROOT)
   const only = values.only?.split(',').filter((x) => x.length > 0)
   const list = configs(cores).filter((c) => only == null || only.some((o) => c.label.includes(o)))
   const rounds = Math.max(1, Number(values.rounds))
@@ -157,6 +161,7 @@ async function main (): Promise<void> {
           tokens,
           reps,
           maxSeconds: 6,
+          ...(c.label.includes('prebuilt') ? { nodeLlamaCpp: prebuiltEntry } : {}),
           ...c.node,
           ...(c.threads != null ? { threads: c.threads } : {}),
           ...(c.env != null ? { env: c.env } : {})

@@ -6,14 +6,18 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { median } from './stats.js'
+import { cpuMeter } from './cpu-meter.js'
+import { processCpuSeconds } from './llama-bench.js'
 
 /** Settings for {@link measureHttpDecode}. */
 export interface HttpDecodeOptions {
   /** Repository root (where bin/plexus.js and dist/ are). */
   root: string
   model: string
-  /** Passed as `--threads`; omitted = the server's default. */
+  /** Passed as `--threads`; omitted = the server's default (auto: measured at model load). */
   threads?: number
+  /** Extra environment for the server (e.g. `UV_THREADPOOL_SIZE`, which the launcher sets to 1). */
+  env?: Record<string, string>
   /** `max_tokens` per request. */
   maxTokens?: number
   /** Timed requests per endpoint (one untimed warm-up request comes first). */
@@ -34,6 +38,17 @@ export interface HttpEndpointResult {
   completionTokens: number
   /** prompt_tokens from the final usage chunk (the chat template adds tokens). */
   promptTokens: number
+}
+
+/** Everything {@link measureHttpDecode} found out. */
+export interface HttpDecodeResult {
+  endpoints: HttpEndpointResult[]
+  /** Threads the server used for the model (`/api/plexus/status`), e.g. what auto mode picked. */
+  threads: number | null
+  /** The llama.cpp binary the server ran (`prebuilt` or `local build`). */
+  binary: string | null
+  /** Cores used by processes other than the benchmark and the server meanwhile (noise). */
+  cpuForeign: number | null
 }
 
 /** Result of a streamed request: the timings and the usage the server reported. */
@@ -152,13 +167,16 @@ function summarise (endpoint: string, runs: StreamTiming[]): HttpEndpointResult 
  *
  * @param o - model, threads and request settings
  */
-export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpEndpointResult[] | null> {
+export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpDecodeResult | null> {
   if (!httpApiAvailable(o.root)) return null
   const dataDir = await mkdtemp(join(tmpdir(), 'plexus-bench-'))
   const port = await freePort()
   const args = [join(o.root, 'bin', 'plexus.js'), 'start', '--data-dir', dataDir, '--port', String(port),
     '--model', o.model, '--log-level', 'warn', ...(o.threads != null ? ['--threads', String(o.threads)] : [])]
-  const child = spawn(process.execPath, args, { cwd: o.root, stdio: ['ignore', 'ignore', 'pipe'] })
+  const env = { ...process.env, ...o.env }
+  // The launcher sets UV_THREADPOOL_SIZE only when it is not set: let it, unless asked otherwise.
+  if (o.env?.UV_THREADPOOL_SIZE == null) delete env.UV_THREADPOOL_SIZE
+  const child = spawn(process.execPath, args, { cwd: o.root, env, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000) })
   const base = `http://127.0.0.1:${port}`
@@ -178,13 +196,25 @@ export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpEndp
       }]
     ]
     const results: HttpEndpointResult[] = []
+    // Warm-up: loads the model (and, in auto mode, measures its thread counts) before timing.
+    for (const [, url, body] of endpoints) await streamOnce(url, { ...body, max_tokens: 8 })
+    const meter = cpuMeter(() => processCpuSeconds(child.pid))
     for (const [name, url, body] of endpoints) {
-      await streamOnce(url, { ...body, max_tokens: 8 })
       const runs: StreamTiming[] = []
       for (let i = 0; i < (o.reps ?? 3); i++) runs.push(await streamOnce(url, body))
       results.push(summarise(name, runs))
     }
-    return results
+    const use = meter.stop()
+    const status = await (await fetch(`${base}/api/plexus/status`)).json() as {
+      engine?: { binary?: string } | null
+      loaded?: Array<{ name: string, threads?: number }>
+    }
+    return {
+      endpoints: results,
+      threads: status.loaded?.find((l) => l.name === modelId)?.threads ?? null,
+      binary: status.engine?.binary ?? null,
+      cpuForeign: use.foreign
+    }
   } finally {
     child.kill('SIGTERM')
     const exited = await Promise.race([

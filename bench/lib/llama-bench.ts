@@ -63,7 +63,7 @@ export async function ensureLlamaBench (root: string, variant = 'native', cmakeA
 }
 
 /** Reads the CPU seconds used by a running process from /proc (0 once it has exited). */
-function processCpuSeconds (pid: number | undefined): number {
+export function processCpuSeconds (pid: number | undefined): number {
   if (pid == null) return 0
   try {
     // Fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks, after the `(comm)` field.
