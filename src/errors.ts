@@ -67,6 +67,18 @@ export const ERRORS = {
   // Privacy
   PLX_ERR_PRIVACY_VIOLATION: { message: '%s is private to this node and cannot run at the %s level', status: 400, type: 'invalid_request_error', openaiCode: 'privacy_violation' },
 
+  // Network and routing
+  PLX_ERR_NO_LOCAL_CAPACITY: { message: "Model '%s' cannot run on this node: %s. The request is private, so it was not sent anywhere else", status: 503, type: 'server_error', openaiCode: 'no_local_capacity' },
+  PLX_ERR_NO_ROUTE: { message: "No node can serve model '%s' at the %s level: %s", status: 503, type: 'server_error', openaiCode: 'no_route' },
+  PLX_ERR_PEER_FAILED: { message: 'The network could not complete the request: %s', status: 502, type: 'server_error', openaiCode: 'peer_failed' },
+  PLX_ERR_PEER_REJECTED: { message: 'The serving peer rejected the request: %s', status: 400, type: 'invalid_request_error', openaiCode: 'peer_rejected' },
+  PLX_ERR_CLOUD_FAILED: { message: 'The cloud upstream failed: %s', status: 502, type: 'server_error', openaiCode: 'cloud_failed' },
+  PLX_ERR_NETWORK_OFF: { message: 'The peer-to-peer network is off on this node (network.enabled is false)', status: 503, type: 'server_error', openaiCode: 'network_off' },
+  PLX_ERR_NETWORK_START: { message: 'The peer-to-peer host could not start: %s', status: 500, type: 'server_error' },
+  PLX_ERR_DEVNET_START: { message: 'The devnet could not start: %s', status: 500, type: 'server_error' },
+  PLX_ERR_DEVNET_NOT_FOUND: { message: 'No devnet to use in %s: %s', status: 404, type: 'not_found_error' },
+  PLX_ERR_FILE_EXISTS: { message: '%s already exists; %s', status: 409, type: 'invalid_request_error' },
+
   // Auth
   PLX_ERR_AUTH_MISSING: { message: 'Missing API key: send it as `Authorization: Bearer <key>`', status: 401, type: 'authentication_error', openaiCode: 'missing_api_key' },
   PLX_ERR_AUTH_INVALID: { message: 'Incorrect or revoked API key', status: 401, type: 'authentication_error', openaiCode: 'invalid_api_key' },

@@ -4,6 +4,9 @@ import { serializerCompiler, validatorCompiler, jsonSchemaTransform, type ZodTyp
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { InferenceEngine } from '../inference/engine.js'
+import type { Router } from '../router/router.js'
+import type { PlexusNetwork } from '../p2p/network.js'
+import { networkRoutes } from './plexus/network.js'
 import type { ApiKeyStore } from '../auth/keys.js'
 import type { CabinetService } from '../cabinets/service.js'
 import { cabinetRoutes } from './plexus/cabinets.js'
@@ -16,6 +19,8 @@ import { plexusRoutes, type NodeStatusSource } from './plexus/routes.js'
 
 export interface ApiComponents {
   engine: InferenceEngine
+  router: Router
+  network: PlexusNetwork | null
   cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
@@ -109,10 +114,12 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
     return isOllamaRoute(request) ? sendOllamaError(reply, e) : sendOpenAIError(reply, e)
   })
 
-  await app.register(openaiRoutes, { prefix: '/v1', engine: components.engine, cabinets: components.cabinets, metrics: components.metrics })
+  await app.register(openaiRoutes, { prefix: '/v1', engine: components.engine, router: components.router, cabinets: components.cabinets, metrics: components.metrics })
   await app.register(cabinetRoutes, { prefix: '/api/plexus/cabinets', cabinets: components.cabinets })
-  await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, metrics: components.metrics, version: components.node.version })
+  await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, router: components.router, metrics: components.metrics, version: components.node.version })
   await app.register(plexusRoutes, { engine: components.engine, metrics: components.metrics, node: components.node, keys: components.keys })
+
+  await app.register(networkRoutes, { network: components.network, router: components.router })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

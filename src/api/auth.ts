@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
+import { TokenBuckets } from '../rate-limit.js'
 import { PlexusError } from '../errors.js'
 import type { ApiKeyStore } from '../auth/keys.js'
 
@@ -52,7 +53,7 @@ export function authenticate (request: FastifyRequest, options: AuthOptions): Ca
  * to `limit`. Unlike fixed windows, there is no boundary at which a caller gets twice the rate.
  */
 export class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number, at: number }>()
+  readonly #buckets = new TokenBuckets()
   readonly #defaultLimit: number
 
   constructor (defaultLimit: number) {
@@ -63,22 +64,7 @@ export class RateLimiter {
     if (caller.kind === 'local') return
     const id = caller.kind === 'key' ? `key:${caller.id}` : `ip:${caller.address}`
     const limit = caller.kind === 'key' ? caller.rateLimitPerMinute ?? this.#defaultLimit : this.#defaultLimit
-    const perMs = limit / 60_000
-    const b = this.#buckets.get(id) ?? { tokens: limit, at: now }
-    b.tokens = Math.min(limit, b.tokens + Math.max(0, now - b.at) * perMs)
-    b.at = now
-    if (b.tokens < 1) {
-      this.#buckets.set(id, b)
-      const retryAfterSeconds = Math.ceil((1 - b.tokens) / perMs / 1000)
-      throw new PlexusError('PLX_ERR_RATE_LIMITED', [limit, retryAfterSeconds], { retryAfterSeconds })
-    }
-    b.tokens -= 1
-    this.#buckets.set(id, b)
-    if (this.#buckets.size > 10_000) this.#prune(now)
-  }
-
-  /** Forgets callers whose buckets are full again (they are indistinguishable from new ones). */
-  #prune (now: number): void {
-    for (const [k, b] of this.#buckets) if (now - b.at > 60_000) this.#buckets.delete(k)
+    const r = this.#buckets.take(id, limit, now)
+    if (!r.ok) throw new PlexusError('PLX_ERR_RATE_LIMITED', [limit, r.retryAfterSeconds], { retryAfterSeconds: r.retryAfterSeconds })
   }
 }

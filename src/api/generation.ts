@@ -1,7 +1,9 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { PlexusError, isPlexusError } from '../errors.js'
-import type { InferenceEngine, GenerateRequest, GenerateResult } from '../inference/engine.js'
+import type { InferenceEngine, GenerateRequest } from '../inference/engine.js'
+import type { Router, RoutedResult } from '../router/router.js'
+import { requestedLevel, type PrivacyTag } from '../router/privacy.js'
 import type { Metrics } from './metrics.js'
 
 /**
@@ -27,19 +29,26 @@ export function disconnectSignal (reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
-/** Runs a generation and records its metrics (tokens, time to first token, outcome). */
+/** The privacy level a request asked for: `plexus.privacy` in the body, else `X-Plexus-Privacy`, else the node's default. */
+export function requestPrivacy (router: Router, headers: Record<string, unknown>, bodyField: string | undefined): PrivacyTag {
+  const header = headers['x-plexus-privacy']
+  return { level: requestedLevel(typeof header === 'string' ? header : undefined, bodyField, router.defaultPrivacy), pinnedBy: [] }
+}
+
+/** Routes a generation (here, a peer or the cloud) and records its metrics (tokens, time to first token, outcome). */
 export async function generateWithMetrics (
-  engine: InferenceEngine,
+  router: Router,
   metrics: Metrics,
   req: GenerateRequest,
-  options: { signal: AbortSignal, onText?: (delta: string) => void }
-): Promise<GenerateResult> {
+  options: { privacy: PrivacyTag, signal: AbortSignal, onText?: (delta: string) => void }
+): Promise<RoutedResult> {
   try {
-    const result = await engine.generate(req, options)
+    const result = await router.generate(req, options)
     metrics.completionTokens.inc({ model: result.model }, result.usage.completionTokens)
     metrics.promptTokens.inc({ model: result.model }, result.usage.promptTokens)
     metrics.timeToFirstToken.observe({ model: result.model }, (result.timings.queuedMs + result.timings.firstTokenMs) / 1000)
     metrics.generations.inc({ model: result.model, outcome: result.finishReason })
+    metrics.routed.inc({ route: result.route.kind })
     return result
   } catch (err) {
     const outcome = isPlexusError(err, 'PLX_ERR_ABORTED') ? 'cancelled' : 'error'

@@ -63,6 +63,7 @@ export class Metrics {
   readonly completionTokens = new Counter('plexus_tokens_generated_total', 'Completion tokens generated, by model.')
   readonly promptTokens = new Counter('plexus_prompt_tokens_total', 'Prompt tokens evaluated, by model.')
   readonly generations = new Counter('plexus_generations_total', 'Generations by model and outcome (stop, length, cancelled, error).')
+  readonly routed = new Counter('plexus_routed_generations_total', 'Completed generations by where they ran (local, peer, cloud).')
   readonly #gauges: GaugeSource
   readonly #startedAt = Date.now()
 
@@ -82,6 +83,7 @@ export class Metrics {
       this.completionTokens.render(),
       this.promptTokens.render(),
       this.generations.render(),
+      this.routed.render(),
       gauge('plexus_queue_depth', 'Generation requests waiting for a free sequence.', [[{}, q.waiting]]),
       gauge('plexus_active_generations', 'Generations running now.', [[{}, q.active]]),
       gauge('plexus_models_loaded', 'Models loaded in memory.', [[{}, loaded.length]]),

@@ -38,7 +38,16 @@ export interface GenerateRequest extends SamplingOptions {
   prompt?: string
   /** Upper bound on generated tokens; by default, the rest of the context window. */
   maxTokens?: number
+  /** Without `maxTokens`: generate at most this many, or the rest of the context if that is less. */
+  maxTokensCap?: number
   stop?: string[]
+  /**
+   * Tokens this generation already produced elsewhere (a peer that failed mid-stream). They are
+   * replayed in place of the sampled ones — the sampler still runs, so a seeded generation goes on
+   * exactly as it would have — and only the tokens after them are reported. They count towards
+   * `maxTokens` and the usage.
+   */
+  resumeTokens?: number[]
 }
 
 export type FinishReason = 'stop' | 'length'
@@ -62,6 +71,12 @@ export interface GenerateOptions {
   signal?: AbortSignal
   /** Called with each piece of text as soon as it is safe to show (stop sequences held back). */
   onText?: (delta: string) => void
+  /**
+   * Called with each new token run and its text before stop-sequence filtering: the ids and the
+   * text always line up (tokens ending inside a UTF-8 character wait for the rest). Peers serving
+   * a request stream these so that the requester can resume elsewhere from exactly this point.
+   */
+  onPiece?: (tokens: number[], text: string) => void
 }
 
 export interface EmbedResult {
@@ -133,6 +148,7 @@ export class InferenceEngine {
   readonly #threadsCache: ThreadCalibrationCache
   readonly #loaded = new Map<string, LoadedModel>()
   readonly #loading = new Map<string, Promise<LoadedModel>>()
+  readonly #decodeRates = new Map<string, number>()
   readonly #shutdown = new AbortController()
   #stopped = false
 
@@ -331,6 +347,11 @@ export class InferenceEngine {
     }
   }
 
+  /** Decode speed measured on real requests (tokens/s, moving average), or null before any. */
+  decodeRate (modelName: string): number | null {
+    return this.#decodeRates.get(modelName) ?? null
+  }
+
   /** Requests running and waiting, over all loaded models. */
   queueStats (): { active: number, waiting: number } {
     let active = 0
@@ -372,7 +393,7 @@ export class InferenceEngine {
     if (room < 1 || (req.maxTokens != null && req.maxTokens > room)) {
       throw new PlexusError('PLX_ERR_CONTEXT_LENGTH', [contextSize, tokens.length + (req.maxTokens ?? 1), tokens.length, req.maxTokens ?? 1], { param: req.messages != null ? 'messages' : 'prompt' })
     }
-    return { tokens, maxTokens: Math.min(req.maxTokens ?? room, room) }
+    return { tokens, maxTokens: Math.min(req.maxTokens ?? req.maxTokensCap ?? room, room) }
   }
 
   #promptTokens (m: LoadedModel, req: Pick<GenerateRequest, 'messages' | 'prompt'>): Token[] {
@@ -390,6 +411,11 @@ export class InferenceEngine {
     const m = await this.#acquireModel(req.model)
     const signal = options.signal != null ? AbortSignal.any([options.signal, this.#shutdown.signal]) : this.#shutdown.signal
     const { tokens: withBos, maxTokens } = this.#prepare(m, req)
+    if (req.resumeTokens != null && req.resumeTokens.length === maxTokens) {
+      // An earlier peer produced every token already; only the accounting is left.
+      this.#checkResume(m, req.resumeTokens, maxTokens)
+      return { model: m.record.name, text: '', finishReason: 'length', usage: { promptTokens: withBos.length, completionTokens: maxTokens }, timings: { queuedMs: 0, firstTokenMs: 0, decodeMs: 0 } }
+    }
 
     const queuedAt = performance.now()
     const seq = await m.pool.acquire({ signal })
@@ -410,6 +436,7 @@ export class InferenceEngine {
       }
       let pending: Token[] = []
       const penalties = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0 || (req.repeatPenalty ?? 1) !== 1
+      const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
       const iterator = seq.evaluate(input, {
         temperature: req.temperature ?? 0.8,
         topK: req.topK ?? 40,
@@ -426,27 +453,48 @@ export class InferenceEngine {
             }
           : undefined
       })
-      for await (const token of iterator) {
-        if (signal.aborted) break
-        lastAt = performance.now()
-        if (firstAt === 0) firstAt = lastAt
-        if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
-        generated.push(token)
-        pending.push(token)
-        // Hold tokens back while they end in an incomplete UTF-8 sequence.
-        const piece = m.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length))
-        if (!piece.endsWith('\uFFFD')) {
-          pending = []
-          emit(filter.push(piece))
-          if (filter.stopped) { finishReason = 'stop'; break }
+      let step = await iterator.next()
+      try {
+        while (step.done !== true) {
+          const sampled = step.value
+          if (signal.aborted) break
+          const replaying = generated.length < replay.length
+          // While replaying, the sampler has run (advancing a seeded generator) but the earlier
+          // peer's token is the one kept and evaluated next.
+          const token = replaying ? replay[generated.length] as Token : sampled
+          lastAt = performance.now()
+          if (firstAt === 0 && !replaying) firstAt = lastAt
+          if (!replaying && m.model.isEogToken(token)) { finishReason = 'stop'; break }
+          generated.push(token)
+          pending.push(token)
+          // Hold tokens back while they end in an incomplete UTF-8 sequence.
+          const piece = m.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length))
+          if (!piece.endsWith('\uFFFD')) {
+            const ids = pending
+            pending = []
+            if (replaying) {
+              filter.push(piece) // keeps the stop-sequence state; the text was delivered before
+            } else {
+              options.onPiece?.(ids, piece)
+              emit(filter.push(piece))
+              if (filter.stopped) { finishReason = 'stop'; break }
+            }
+          }
+          if (generated.length >= maxTokens) break
+          step = await iterator.next(replaying ? token : undefined)
         }
-        if (generated.length >= maxTokens) break
+      } finally {
+        await iterator.return()
       }
       if (signal.aborted) {
         throw this.#shutdown.signal.aborted ? new PlexusError('PLX_ERR_SHUTTING_DOWN') : new PlexusError('PLX_ERR_ABORTED')
       }
       if (!filter.stopped) {
-        if (pending.length > 0) emit(filter.push(m.model.detokenize(pending, false)))
+        if (pending.length > 0) {
+          const rest = m.model.detokenize(pending, false)
+          options.onPiece?.(pending, rest)
+          emit(filter.push(rest))
+        }
         emit(filter.flush())
       }
     } catch (err) {
@@ -459,6 +507,12 @@ export class InferenceEngine {
       m.pool.release(seq)
       m.lastUsed = new Date()
     }
+    const newTokens = generated.length - (req.resumeTokens?.length ?? 0)
+    if (newTokens >= 8 && lastAt > firstAt) {
+      const rate = (newTokens - 1) / ((lastAt - firstAt) / 1000)
+      const previous = this.#decodeRates.get(m.record.name)
+      this.#decodeRates.set(m.record.name, previous == null ? rate : previous * 0.7 + rate * 0.3)
+    }
     return {
       model: m.record.name,
       text,
@@ -470,6 +524,16 @@ export class InferenceEngine {
         decodeMs: firstAt === 0 ? 0 : lastAt - firstAt
       }
     }
+  }
+
+  /** Resume tokens come from the network: they must be real token ids and leave room to generate. */
+  #checkResume (m: LoadedModel, tokens: number[] | undefined, maxTokens: number): number[] {
+    if (tokens == null || tokens.length === 0) return []
+    if (tokens.length > maxTokens) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`resume has ${tokens.length} tokens, more than max_tokens (${maxTokens})`], { param: 'resume' })
+    const vocabularySize = this.#vocabularySize(m)
+    const bad = tokens.find(id => !Number.isInteger(id) || id < 0 || id >= vocabularySize)
+    if (bad !== undefined) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`resume has token id ${bad}, outside the vocabulary (0..${vocabularySize - 1})`], { param: 'resume' })
+    return tokens
   }
 
   /** Adds BOS to raw prompts when the model's tokenizer asks for it (chat templates add their own). */

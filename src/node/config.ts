@@ -45,23 +45,81 @@ export const CabinetsConfigSchema = z.strictObject({
   path: ['chunkOverlapTokens']
 })
 
+/** Default TCP port of the peer-to-peer host (the API's port + 1). */
+export const DEFAULT_P2P_PORT = 11436
+
+const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/, 'must be a base58 libp2p peer id (12D3Koo…)')
+
+export const CommunityConfigSchema = z.strictObject({
+  /** Serve other peers' community requests with this node's models. */
+  serve: z.boolean().default(true),
+  /** Community requests run at the same time, over all models. */
+  maxConcurrentJobs: z.number().int().min(0).max(256).default(2),
+  /** Largest completion a peer may ask for. */
+  maxTokens: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Requests per minute one peer may send. */
+  requestsPerMinutePerPeer: z.number().int().min(1).max(100_000).default(60)
+})
+
+export const NetworkConfigSchema = z.strictObject({
+  /** Run the libp2p host. Off: the node is an island and community requests cannot be served. */
+  enabled: z.boolean().default(true),
+  /** Address the p2p host listens on. */
+  host: z.string().min(1).default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_P2P_PORT),
+  /** Keeps separate Plexus networks apart: adverts, DHT and inference only talk within one id. */
+  networkId: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, dots, dashes and underscores, at most 64').default('plexus'),
+  /** Multiaddrs (with /p2p/<peer id>) dialled at start. */
+  bootstrap: z.array(z.string().min(1).max(512)).max(256).default([]),
+  /** Find peers on the local network by multicast DNS. */
+  mdns: z.boolean().default(true),
+  /** Pre-shared key file (libp2p swarm key format) for a private swarm; only holders can connect. */
+  pskFile: z.string().min(1).optional(),
+  maxConnections: z.number().int().min(1).max(10_000).default(100),
+  /** When non-empty, only these peers may connect or be dialled. */
+  allowPeers: z.array(PeerIdString).max(10_000).default([]),
+  /** Peers never connected to. */
+  denyPeers: z.array(PeerIdString).max(10_000).default([]),
+  /** Seconds between capability adverts (they are also sent when something changes). */
+  advertIntervalSeconds: z.number().int().min(1).max(3600).default(15),
+  community: CommunityConfigSchema.default(CommunityConfigSchema.parse({}))
+})
+
+export const CloudConfigSchema = z.strictObject({
+  /** An OpenAI-compatible base URL ending in /v1, e.g. https://api.example.com/v1. */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  apiKey: z.string().min(1).optional(),
+  /** Models the upstream offers; empty means any model not found locally or in the community. */
+  models: z.array(z.string().min(1).max(256)).max(1000).default([]),
+  timeoutSeconds: z.number().int().min(1).max(3600).default(120)
+})
+
+export const RouterConfigSchema = z.strictObject({
+  /** Level for requests that do not say: private (only this node), community or cloud. */
+  defaultPrivacy: z.enum(['private', 'community', 'cloud']).default('private'),
+  /** A peer that sends nothing for this long mid-generation is given up and the request moves on. */
+  stallSeconds: z.number().min(0.1).max(600).default(10),
+  /** How many peers one request may try before it fails. */
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  cloud: CloudConfigSchema.default(CloudConfigSchema.parse({}))
+})
+
 export const ConfigSchema = z.strictObject({
   api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
-  cabinets: CabinetsConfigSchema.default(CabinetsConfigSchema.parse({}))
+  cabinets: CabinetsConfigSchema.default(CabinetsConfigSchema.parse({})),
+  network: NetworkConfigSchema.default(NetworkConfigSchema.parse({})),
+  router: RouterConfigSchema.default(RouterConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
-export type ConfigOverrides = {
-  api?: Partial<PlexusConfig['api']>
-  inference?: Partial<PlexusConfig['inference']>
-  cabinets?: Partial<PlexusConfig['cabinets']>
-}
+type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T
+export type ConfigOverrides = DeepPartial<PlexusConfig>
 
 type Section = keyof PlexusConfig
-const SECTIONS: Section[] = ['api', 'inference', 'cabinets']
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router']
 
-const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool']> = [
+const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'list']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
   ['PLEXUS_PORT', 'api', 'port', 'int'],
   ['PLEXUS_REQUIRE_API_KEY', 'api', 'requireApiKey', 'bool'],
@@ -70,23 +128,64 @@ const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool']> = [
   ['PLEXUS_CONTEXT_SIZE', 'inference', 'contextSize', 'int'],
   ['PLEXUS_MEMORY_BUDGET_MIB', 'inference', 'memoryBudgetMiB', 'int'],
   ['PLEXUS_DEFAULT_MODEL', 'inference', 'defaultModel', 'string'],
-  ['PLEXUS_CABINET_AUTOLOCK_MINUTES', 'cabinets', 'autoLockMinutes', 'int']
+  ['PLEXUS_CABINET_AUTOLOCK_MINUTES', 'cabinets', 'autoLockMinutes', 'int'],
+  ['PLEXUS_NETWORK', 'network', 'networkId', 'string'],
+  ['PLEXUS_P2P_HOST', 'network', 'host', 'string'],
+  ['PLEXUS_P2P_PORT', 'network', 'port', 'int'],
+  ['PLEXUS_BOOTSTRAP', 'network', 'bootstrap', 'list'],
+  ['PLEXUS_MDNS', 'network', 'mdns', 'bool'],
+  ['PLEXUS_PSK_FILE', 'network', 'pskFile', 'string'],
+  ['PLEXUS_DEFAULT_PRIVACY', 'router', 'defaultPrivacy', 'string'],
+  ['PLEXUS_CLOUD_BASE_URL', 'router', 'cloud.baseUrl', 'string'],
+  ['PLEXUS_CLOUD_API_KEY', 'router', 'cloud.apiKey', 'string']
 ]
+
+/** Sets `obj[a][b]…` for a dotted key, creating plain objects on the way. */
+function setPath (obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.')
+  let at = obj
+  for (const k of keys.slice(0, -1)) {
+    const next = at[k]
+    at = (at[k] = isPlainObject(next) ? next : {}) as Record<string, unknown>
+  }
+  at[keys[keys.length - 1] as string] = value
+}
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue
+    let parsed: unknown
     if (kind === 'int') {
       if (!/^-?\d+$/.test(value)) throw new PlexusError('PLX_ERR_CONFIG_INVALID', [`${name} must be an integer, got '${value}'`])
-      out[section][key] = Number(value)
+      parsed = Number(value)
+    } else if (kind === 'list') {
+      parsed = value.split(',').map(v => v.trim()).filter(v => v !== '')
     } else if (kind === 'bool') {
-      out[section][key] = /^(1|true|yes|on)$/i.test(value)
+      parsed = /^(1|true|yes|on)$/i.test(value)
     } else {
-      out[section][key] = value
+      parsed = value
     }
+    setPath(out[section], key, parsed)
+  }
+  return out
+}
+
+/** Deep merge of plain objects; arrays and scalars from `over` replace, `undefined` is skipped. */
+function deepMerge (base: unknown, over: unknown): unknown {
+  if (!isPlainObject(over)) return over === undefined ? base : over
+  // A value of the wrong type is left for the schema to refuse, never spread into defaults.
+  if (base !== undefined && !isPlainObject(base)) return base
+  const out: Record<string, unknown> = { ...(base ?? {}) }
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue
+    out[k] = deepMerge(out[k], v)
   }
   return out
 }
@@ -94,11 +193,8 @@ export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOver
 function merge (base: Record<string, unknown>, over: ConfigOverrides): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
   for (const section of SECTIONS) {
-    const current = base[section]
-    // A section of the wrong type is left for the schema to refuse, never spread into defaults.
-    if (current !== undefined && (typeof current !== 'object' || current === null || Array.isArray(current))) continue
-    const defined = Object.fromEntries(Object.entries(over[section] ?? {}).filter(([, v]) => v !== undefined))
-    out[section] = { ...(base[section] as object | undefined), ...defined }
+    if (over[section] === undefined && base[section] === undefined) continue
+    out[section] = deepMerge(base[section], over[section] ?? {})
   }
   return out
 }

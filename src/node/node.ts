@@ -11,6 +11,8 @@ import { ApiKeyStore } from '../auth/keys.js'
 import { CabinetService, cabinetsDir } from '../cabinets/service.js'
 import type { ScryptParams } from '../cabinets/constants.js'
 import { buildApi, type PlexusApi } from '../api/app.js'
+import { PlexusNetwork } from '../p2p/network.js'
+import { Router } from '../router/router.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
@@ -27,6 +29,8 @@ export interface NodeInit {
   logger?: Logger
   /** Write the runtime file so CLI commands can find this node (default true). */
   writeRuntimeFile?: boolean
+  /** Register the embedded stories260K model when the data directory has no models (default true). */
+  embeddedModel?: boolean
   /** scrypt cost for new cabinet keyrings; tests pass cheap parameters. */
   cabinetKdf?: ScryptParams
 }
@@ -68,7 +72,9 @@ export class PlexusNode {
   readonly engine: InferenceEngine
   readonly metrics: Metrics
   readonly cabinets: CabinetService
+  readonly router: Router
   readonly logger: Logger
+  #network: PlexusNetwork | null = null
   #api: PlexusApi | null = null
   #url: string | null = null
   #startedAt = new Date()
@@ -99,7 +105,11 @@ export class PlexusNode {
       }
     )
     this.metrics = new Metrics({ queue: () => this.engine.queueStats(), loadedModels: () => this.engine.loadedModels() })
+    this.router = new Router({ engine: this.engine, network: null, logger: forComponent(this.logger, 'router') }, this.config.router)
   }
+
+  /** The p2p side of the node; null before `start()` or when `network.enabled` is false. */
+  get network (): PlexusNetwork | null { return this.#network }
 
   /** Creates a node on a data directory (initialising it if needed) and registers its models. */
   static async create (init: NodeInit): Promise<PlexusNode> {
@@ -111,7 +121,7 @@ export class PlexusNode {
 
   async #registerModels (): Promise<void> {
     const requested = this.#init.models ?? []
-    if (requested.length === 0 && this.registry.list().length === 0) {
+    if (requested.length === 0 && this.registry.list().length === 0 && this.#init.embeddedModel !== false) {
       await this.registry.add(EMBEDDED_MODEL.path, { name: EMBEDDED_MODEL.name, sha256: EMBEDDED_MODEL.sha256 })
       this.logger.info({ model: EMBEDDED_MODEL.name }, 'registered the embedded default model')
     }
@@ -137,11 +147,27 @@ export class PlexusNode {
       throw new PlexusError('PLX_ERR_CONFIG_INVALID', [`inference.defaultModel '${defaultModel}' is not a registered model`])
     }
     this.#startedAt = new Date()
+    if (this.config.network.enabled) {
+      this.#network = await PlexusNetwork.start({
+        signer: this.identity,
+        seed: this.identity.exportSeed(),
+        engine: this.engine,
+        logger: forComponent(this.logger, 'p2p'),
+        version: PACKAGE_VERSION,
+        parallel: this.config.inference.parallel
+      }, this.config.network)
+      this.router.attachNetwork(this.#network)
+    }
     this.#api = await buildApi(
-      { engine: this.engine, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, router: this.router, network: this.#network, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
-    await this.#api.listen({ host, port })
+    try {
+      await this.#api.listen({ host, port })
+    } catch (err) {
+      await this.#network?.stop().catch(() => {})
+      throw err
+    }
     const address = this.#api.server.address()
     const actualPort = typeof address === 'object' && address != null ? address.port : port
     const shownHost = host.includes(':') ? `[${host}]` : host
@@ -150,7 +176,7 @@ export class PlexusNode {
       const runtime: RuntimeFile = { pid: process.pid, url: this.#url, version: PACKAGE_VERSION, startedAt: this.#startedAt.toISOString(), localToken: this.#localToken }
       writeJsonAtomic(this.paths.runtime, runtime, 0o600)
     }
-    this.logger.info({ url: this.#url, nodeId: this.identity.fingerprint, threads: this.engine.threads }, 'node started')
+    this.logger.info({ url: this.#url, nodeId: this.identity.fingerprint, threads: this.engine.threads, peerId: this.#network?.peerId, multiaddrs: this.#network?.multiaddrs() }, 'node started')
     return this.#url
   }
 
@@ -163,6 +189,7 @@ export class PlexusNode {
       const closing = this.#api?.close()
       await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
       await closing
+      await this.#network?.stop()
       await this.cabinets.stop()
       this.#removeRuntimeFile()
       this.logger.info('node stopped')
@@ -200,7 +227,10 @@ export class PlexusNode {
       models: models.map(m => ({ name: m.name, sha256: m.sha256, sizeBytes: m.sizeBytes, architecture: m.metadata.architecture, parameters: m.metadata.parameters, quantization: m.metadata.quantization, contextLength: m.metadata.contextLength })),
       loaded: this.engine.loadedModels(),
       queue: this.engine.queueStats(),
-      auth: { activeKeys: this.keys.list().filter(k => k.revokedAt == null).length }
+      auth: { activeKeys: this.keys.list().filter(k => k.revokedAt == null).length },
+      network: this.#network == null
+        ? null
+        : { peerId: this.#network.peerId, networkId: this.#network.networkId, multiaddrs: this.#network.multiaddrs(), peers: this.#network.table.size, connections: this.#network.libp2p.getConnections().length }
     }
   }
 }

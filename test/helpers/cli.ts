@@ -9,7 +9,10 @@ export const BIN = join(REPO_ROOT, 'bin', 'plexus.js')
 
 export interface Run { code: number | null, stdout: string, stderr: string }
 
-const baseEnv = (env: Record<string, string>): NodeJS.ProcessEnv => ({ ...process.env, PLEXUS_LOG_LEVEL: 'silent', ...env })
+/** Tests never send traffic beyond 127.0.0.1: the p2p host listens there on a random port, no mDNS. */
+export const TEST_NETWORK_ENV = { PLEXUS_P2P_HOST: '127.0.0.1', PLEXUS_P2P_PORT: '0', PLEXUS_MDNS: 'false' }
+
+const baseEnv = (env: Record<string, string>): NodeJS.ProcessEnv => ({ ...process.env, PLEXUS_LOG_LEVEL: 'silent', ...TEST_NETWORK_ENV, ...env })
 
 /** Runs `plexus …` to completion (blocking; for commands that need no node from this process). */
 export function plexus (args: string[], env: Record<string, string> = {}): Run {
@@ -28,13 +31,17 @@ export async function plexusAsync (args: string[], env: Record<string, string> =
   return { code, stdout, stderr }
 }
 
+/** What `plexus start --json` prints on its first line. */
+export interface StartedNode { url: string, peerId: string | null, multiaddrs: string[], networkId: string | null }
+
 /** Starts `plexus start --json` as a child process and waits for its first line (the URL). */
-export async function startNodeProcess (dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startNodeProcess (dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess, url: string, info: StartedNode }> {
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: baseEnv({}) })
   const lines = createInterface({ input: child.stdout! })
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve)
     child.once('exit', code => reject(new Error(`plexus start exited with ${code}`)))
   })
-  return { child, url: (JSON.parse(first) as { url: string }).url }
+  const info = JSON.parse(first) as StartedNode
+  return { child, url: info.url, info }
 }

@@ -23,16 +23,20 @@ export interface TestNode {
 }
 
 /** A real node on 127.0.0.1 (random port) with the fixture model, in a fresh data directory. */
-export async function startTestNode (config: ConfigOverrides = {}, options: { models?: string[], dataDir?: string } = {}): Promise<TestNode> {
+export async function startTestNode (config: ConfigOverrides = {}, options: { models?: string[], dataDir?: string, embeddedModel?: boolean } = {}): Promise<TestNode> {
   const dataDir = options.dataDir ?? tempDir()
   const node = await PlexusNode.create({
     dataDir,
     logger: silentLogger(),
     writeRuntimeFile: false,
     models: options.models,
+    embeddedModel: options.embeddedModel,
     config: {
+      ...config,
       api: { host: '127.0.0.1', port: 0, ...config.api },
-      inference: { contextSize: 512, parallel: 2, ...config.inference }
+      inference: { contextSize: 512, parallel: 2, ...config.inference },
+      // Only 127.0.0.1, a random port, no multicast.
+      network: { host: '127.0.0.1', port: 0, mdns: false, ...config.network }
     }
   })
   const url = await node.start()

@@ -158,7 +158,7 @@ describe('configFromEnv', () => {
     const out = configFromEnv({ PLEXUS_PORT: '', PLEXUS_HOST: undefined })
 
     // Assert
-    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {} })
+    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {}, network: {}, router: {} })
   })
 
   it('reads booleans from 1/true/yes/on, case-insensitively', () => {
@@ -275,5 +275,56 @@ describe('cabinets section', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('network and router configuration', () => {
+  it('defaults: network on (port 11436, mDNS, network "plexus"), requests private, no cloud', () => {
+    const config = loadConfig(configPath, {}, {})
+    assert.equal(config.network.enabled, true)
+    assert.equal(config.network.port, 11436)
+    assert.equal(config.network.mdns, true)
+    assert.equal(config.network.networkId, 'plexus')
+    assert.deepEqual(config.network.bootstrap, [])
+    assert.equal(config.network.community.serve, true)
+    assert.equal(config.router.defaultPrivacy, 'private')
+    assert.equal(config.router.cloud.baseUrl, undefined)
+  })
+
+  it('reads the network variables, lists split on commas, nested keys included', () => {
+    const config = loadConfig(configPath, {}, {
+      PLEXUS_NETWORK: 'lab-net',
+      PLEXUS_P2P_HOST: '127.0.0.1',
+      PLEXUS_P2P_PORT: '0',
+      PLEXUS_MDNS: 'false',
+      PLEXUS_BOOTSTRAP: '/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b',
+      PLEXUS_DEFAULT_PRIVACY: 'community',
+      PLEXUS_CLOUD_BASE_URL: 'http://127.0.0.1:9/v1',
+      PLEXUS_CLOUD_API_KEY: 'sk-test'
+    })
+    assert.equal(config.network.networkId, 'lab-net')
+    assert.equal(config.network.port, 0)
+    assert.equal(config.network.mdns, false)
+    assert.deepEqual(config.network.bootstrap, ['/ip4/127.0.0.1/tcp/1/p2p/a', '/ip4/127.0.0.1/tcp/2/p2p/b'])
+    assert.equal(config.router.defaultPrivacy, 'community')
+    assert.equal(config.router.cloud.baseUrl, 'http://127.0.0.1:9/v1')
+    assert.equal(config.router.cloud.apiKey, 'sk-test')
+  })
+
+  it('merges nested sections deeply: a flag for one community limit keeps the file\'s others', () => {
+    writeConfig({ network: { community: { maxTokens: 99, maxConcurrentJobs: 7 } }, router: { cloud: { models: ['x'] } } })
+    const config = loadConfig(configPath, { network: { community: { serve: false } } }, { PLEXUS_CLOUD_API_KEY: 'k' })
+    assert.deepEqual(config.network.community, { serve: false, maxTokens: 99, maxConcurrentJobs: 7, requestsPerMinutePerPeer: 60 })
+    assert.deepEqual(config.router.cloud.models, ['x'])
+    assert.equal(config.router.cloud.apiKey, 'k')
+  })
+
+  it('refuses bad network ids, peer ids, privacy levels and cloud URLs', () => {
+    assert.throws(() => loadConfig(configPath, {}, { PLEXUS_NETWORK: 'Bad Net' }), configInvalid)
+    assert.throws(() => loadConfig(configPath, { network: { denyPeers: ['not-a-peer'] } }, {}), configInvalid)
+    assert.throws(() => loadConfig(configPath, {}, { PLEXUS_DEFAULT_PRIVACY: 'public' }), configInvalid)
+    assert.throws(() => loadConfig(configPath, {}, { PLEXUS_CLOUD_BASE_URL: 'ftp://x' }), configInvalid)
+    writeConfig({ network: 'on' })
+    assert.throws(() => loadConfig(configPath, {}, {}), configInvalid)
   })
 })

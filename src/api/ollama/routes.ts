@@ -4,9 +4,10 @@ import { isPlexusError } from '../../errors.js'
 import type { InferenceEngine, GenerateRequest, GenerateResult } from '../../inference/engine.js'
 import type { ModelRecord } from '../../inference/registry.js'
 import { MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_EMBEDDING_INPUTS } from '../../inference/constants.js'
+import type { Router } from '../../router/router.js'
 import type { Metrics } from '../metrics.js'
 import { toPlexusError } from '../errors.js'
-import { resolveModelName, disconnectSignal, generateWithMetrics, openStream } from '../generation.js'
+import { resolveModelName, disconnectSignal, generateWithMetrics, openStream, requestPrivacy } from '../generation.js'
 
 /**
  * Ollama-compatible routes under `/api`: tags, chat, generate (NDJSON streaming by default, as in
@@ -15,6 +16,7 @@ import { resolveModelName, disconnectSignal, generateWithMetrics, openStream } f
 
 export interface OllamaRoutesOptions {
   engine: InferenceEngine
+  router: Router
   metrics: Metrics
   version: string
 }
@@ -119,7 +121,7 @@ function details (m: ModelRecord): Record<string, unknown> {
   return { format: 'gguf', family: m.metadata.architecture, families: [m.metadata.architecture], parameter_size: size, quantization_level: m.metadata.quantization }
 }
 
-export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (app, { engine, metrics, version }) => {
+export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (app, { engine, router, metrics, version }) => {
   app.get('/version', { schema: { tags: ['ollama'], response: { 200: z.object({ version: z.string() }) } } }, async () => ({ version }))
 
   app.get('/tags', { schema: { tags: ['ollama'], summary: 'List local models' } }, async () => ({
@@ -154,18 +156,18 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
 
   app.post('/chat', { schema: { tags: ['ollama'], summary: 'Chat (NDJSON stream unless stream is false)', body: ChatBody, response: { 200: ChatResponse, ...errors } } }, async (request, reply) => {
     const body = request.body
-    const req: GenerateRequest = { model: resolveModelName(engine, body.model), messages: body.messages, ...sampling(body.options) }
+    const req: GenerateRequest = { model: router.resolveModel(body.model), messages: body.messages, ...sampling(body.options) }
     if (body.messages.length === 0) {
-      // Ollama loads the model and answers done on an empty chat.
+      // Ollama loads the model and answers done on an empty chat (a local model, then).
       await engine.load(req.model)
       return { model: req.model, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: '' }, done: true, done_reason: 'load' }
     }
-    return await respond(reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
+    return await respond(request, reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
   })
 
   app.post('/generate', { schema: { tags: ['ollama'], summary: 'Generate (NDJSON stream unless stream is false)', body: GenerateBody, response: { 200: GenerateResponse, ...errors } } }, async (request, reply) => {
     const body = request.body
-    const model = resolveModelName(engine, body.model)
+    const model = router.resolveModel(body.model)
     const base = { model, ...sampling(body.options) }
     if (body.prompt === '' && body.system == null) {
       await engine.load(model)
@@ -175,7 +177,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const req: GenerateRequest = body.raw === true
       ? { ...base, prompt: body.prompt }
       : { ...base, messages: [...(body.system != null ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }] }
-    return await respond(reply, req, body.stream, text => ({ response: text }))
+    return await respond(request, reply, req, body.stream, text => ({ response: text }))
   })
 
   app.post('/embed', { schema: { tags: ['ollama'], summary: 'Embed text', body: EmbedBody, response: { 200: EmbedResponse, ...errors } } }, async (request, reply) => {
@@ -187,6 +189,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
   })
 
   async function respond (
+    request: import('fastify').FastifyRequest,
     reply: import('fastify').FastifyReply,
     req: GenerateRequest,
     stream: boolean,
@@ -194,16 +197,18 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
   ): Promise<any> { // the route's 200 schema checks the shape
     const startedAt = performance.now()
     const signal = disconnectSignal(reply)
+    // Ollama's API has no field for it: the level comes from X-Plexus-Privacy or the default.
+    const privacy = requestPrivacy(router, request.headers, undefined)
     const head = (): Record<string, unknown> => ({ model: req.model, created_at: new Date().toISOString() })
     if (!stream) {
-      const r = await generateWithMetrics(engine, metrics, req, { signal })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
       return { ...head(), ...piece(r.text), ...finalStats(r, startedAt) }
     }
-    await engine.validate(req)
+    await router.validate(req, privacy)
     const out = openStream(reply, 'application/x-ndjson')
     const write = (obj: object): void => out.write(JSON.stringify(obj) + '\n')
     try {
-      const r = await generateWithMetrics(engine, metrics, req, { signal, onText: text => write({ ...head(), ...piece(text), done: false }) })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write({ ...head(), ...piece(text), done: false }) })
       write({ ...head(), ...piece(''), ...finalStats(r, startedAt) })
     } catch (err) {
       if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write({ error: toPlexusError(err, 0).message })

@@ -6,10 +6,11 @@ import type { InferenceEngine, ChatMessage, GenerateRequest, GenerateResult } fr
 import type { Metrics } from '../metrics.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
-import { pinPrivate, requestedLevel } from '../../router/privacy.js'
+import { pinPrivate } from '../../router/privacy.js'
+import type { Router, NetworkModel } from '../../router/router.js'
 import { callerId } from '../plexus/cabinets.js'
 import { openaiErrorBody, toPlexusError } from '../errors.js'
-import { resolveModelName, disconnectSignal, generateWithMetrics, openStream } from '../generation.js'
+import { disconnectSignal, generateWithMetrics, openStream, requestPrivacy, resolveModelName } from '../generation.js'
 import {
   ChatCompletionRequestSchema, CompletionRequestSchema, EmbeddingRequestSchema, ChatCompletionSchema, CompletionSchema,
   EmbeddingListSchema, ModelSchema, ModelListSchema, ErrorSchema, type ChatCompletionRequest, type CompletionRequest
@@ -17,6 +18,7 @@ import {
 
 export interface OpenAIRoutesOptions {
   engine: InferenceEngine
+  router: Router
   cabinets: CabinetService
   metrics: Metrics
 }
@@ -54,18 +56,30 @@ function sampling (body: ChatCompletionRequest | CompletionRequest): Omit<Genera
 }
 
 /** OpenAI-compatible routes, registered under `/v1`. */
-export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (app, { engine, cabinets, metrics }) => {
-  const modelEntry = (m: { name: string, addedAt: string }): z.output<typeof ModelSchema> =>
-    ({ id: m.name, object: 'model', created: Math.floor(Date.parse(m.addedAt) / 1000), owned_by: 'plexus' })
+export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (app, { engine, router, cabinets, metrics }) => {
+  const modelEntry = (m: NetworkModel): z.output<typeof ModelSchema> => {
+    const local = m.location === 'local' ? engine.registry.get(m.id) : null
+    return {
+      id: m.id,
+      object: 'model',
+      created: local != null ? Math.floor(Date.parse(local.addedAt) / 1000) : 0,
+      owned_by: m.location === 'local' ? 'plexus' : m.location === 'network' ? 'plexus-network' : 'cloud',
+      plexus: { location: m.location, peers: m.peers, sha256: m.sha256 }
+    }
+  }
 
-  app.get('/models', { schema: { tags: ['openai'], summary: 'List models', response: { 200: ModelListSchema, 401: ErrorSchema } } }, async () => ({
+  app.get('/models', { schema: { tags: ['openai'], summary: 'List models: local, on peers of the network, and at the cloud upstream', response: { 200: ModelListSchema, 401: ErrorSchema } } }, async () => ({
     object: 'list' as const,
-    data: engine.registry.list().map(modelEntry)
+    data: router.models().map(modelEntry)
   }))
 
   app.get('/models/:model', {
     schema: { tags: ['openai'], summary: 'Retrieve a model', params: z.object({ model: z.string().max(256) }), response: { 200: ModelSchema, 404: ErrorSchema } }
-  }, async (request) => modelEntry(engine.registry.get(request.params.model)))
+  }, async (request) => {
+    const found = router.models().find(m => m.id === request.params.model)
+    if (found == null) throw new PlexusError('PLX_ERR_MODEL_NOT_FOUND', [request.params.model], { param: 'model' })
+    return modelEntry(found)
+  })
 
   app.post('/chat/completions', {
     schema: { tags: ['openai'], summary: 'Create a chat completion (SSE when stream is true)', body: ChatCompletionRequestSchema, response: { 200: ChatCompletionSchema, ...errors } }
@@ -73,7 +87,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const body = request.body
     const messages: ChatMessage[] = body.messages.map(m => ({ role: m.role, content: messageText(m.content) }))
     const req: GenerateRequest = {
-      model: resolveModelName(engine, body.model),
+      model: router.resolveModel(body.model),
       messages,
       maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
       ...sampling(body)
@@ -81,11 +95,13 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const id = newId('chatcmpl')
     const created = Math.floor(Date.now() / 1000)
     const signal = disconnectSignal(reply)
-    const level = requestedLevel(request.headers['x-plexus-privacy'] as string | undefined, body.plexus?.privacy)
+    let privacy = requestPrivacy(router, request.headers, body.plexus?.privacy)
     let citations: Citation[] | undefined
     if (body.plexus?.cabinets != null) {
-      // Cabinet passages make the whole request private to this node.
-      pinPrivate(level, body.plexus.cabinets.map(c => `cabinet:${c}`).join(', '))
+      // Cabinet passages make the whole request private to this node. Only an explicit wider
+      // level is an error: a configured default of community just does not apply to them.
+      const explicit = body.plexus.privacy ?? request.headers['x-plexus-privacy']
+      privacy = pinPrivate(explicit != null ? privacy.level : 'private', body.plexus.cabinets.map(c => `cabinet:${c}`).join(', '))
       const question = [...messages].reverse().find(m => m.role === 'user')
       if (question == null) throw new PlexusError('PLX_ERR_BAD_REQUEST', ['A request with plexus.cabinets needs a user message to search for'], { param: 'messages' })
       const found = await cabinets.search(body.plexus.cabinets, question.content, { topK: body.plexus.top_k ?? 5, caller: callerId(request), signal })
@@ -95,7 +111,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     }
 
     if (body.stream !== true) {
-      const r = await generateWithMetrics(engine, metrics, req, { signal })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
       return {
         ...(citations != null ? { citations } : {}),
         id,
@@ -104,12 +120,13 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
         model: r.model,
         system_fingerprint: FINGERPRINT,
         choices: [{ index: 0, message: { role: 'assistant' as const, content: r.text, refusal: null }, logprobs: null, finish_reason: r.finishReason }],
-        usage: usageOf(r)
+        usage: usageOf(r),
+        plexus: { route: r.route }
       }
     }
 
     // Validate everything that can fail before the 200 and the first byte go out.
-    await engine.validate(req)
+    await router.validate(req, privacy)
     const chunk = (delta: object, finish: string | null): object => ({
       id, object: 'chat.completion.chunk', created, model: req.model, system_fingerprint: FINGERPRINT,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
@@ -117,8 +134,8 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const includeUsage = body.stream_options?.include_usage === true
     await streamSse(reply, async write => {
       write(chunk({ role: 'assistant', content: '' }, null))
-      const r = await generateWithMetrics(engine, metrics, req, { signal, onText: text => write(chunk({ content: text }, null)) })
-      write({ ...chunk({}, r.finishReason), ...(citations != null ? { citations } : {}) })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write(chunk({ content: text }, null)) })
+      write({ ...chunk({}, r.finishReason), ...(citations != null ? { citations } : {}), plexus: { route: r.route } })
       if (includeUsage) {
         write({
           id, object: 'chat.completion.chunk', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],
@@ -135,7 +152,7 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const body = request.body
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0] ?? ''
     const req: GenerateRequest = {
-      model: resolveModelName(engine, body.model),
+      model: router.resolveModel(body.model),
       prompt,
       // OpenAI's legacy completions default to 16 tokens.
       maxTokens: body.max_tokens ?? 16,
@@ -145,9 +162,10 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const created = Math.floor(Date.now() / 1000)
     const signal = disconnectSignal(reply)
     const echo = body.echo === true ? prompt : ''
+    const privacy = requestPrivacy(router, request.headers, body.plexus?.privacy)
 
     if (body.stream !== true) {
-      const r = await generateWithMetrics(engine, metrics, req, { signal })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
       return {
         id,
         object: 'text_completion' as const,
@@ -155,11 +173,12 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
         model: r.model,
         system_fingerprint: FINGERPRINT,
         choices: [{ index: 0, text: echo + r.text, logprobs: null, finish_reason: r.finishReason }],
-        usage: usageOf(r)
+        usage: usageOf(r),
+        plexus: { route: r.route }
       }
     }
 
-    await engine.validate(req)
+    await router.validate(req, privacy)
     const chunk = (text: string, finish: string | null): object => ({
       id, object: 'text_completion', created, model: req.model, system_fingerprint: FINGERPRINT,
       choices: [{ index: 0, text, logprobs: null, finish_reason: finish }]
@@ -167,8 +186,8 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const includeUsage = body.stream_options?.include_usage === true
     await streamSse(reply, async write => {
       if (echo !== '') write(chunk(echo, null))
-      const r = await generateWithMetrics(engine, metrics, req, { signal, onText: text => write(chunk(text, null)) })
-      write(chunk('', r.finishReason))
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write(chunk(text, null)) })
+      write({ ...chunk('', r.finishReason), plexus: { route: r.route } })
       if (includeUsage) {
         write({
           id, object: 'text_completion', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],

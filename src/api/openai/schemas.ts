@@ -19,7 +19,7 @@ export const ChatMessageSchema = z.object({
 
 const Stop = z.union([z.string().max(MAX_STOP_LENGTH), z.array(z.string().max(MAX_STOP_LENGTH)).max(MAX_STOP_SEQUENCES)]).nullable().optional()
 
-/** The plexus extension object (privacy level etc.; routing arrives with the network layer). */
+/** The plexus extension object of requests: privacy level, cabinets. */
 const PlexusExtension = z.object({
   privacy: z.enum(['private', 'community', 'cloud']).optional(),
   /** Answer from these cabinets: passages are retrieved and cited; the request is pinned private. */
@@ -84,6 +84,11 @@ export const EmbeddingRequestSchema = z.object({
 })
 export type EmbeddingRequest = z.output<typeof EmbeddingRequestSchema>
 
+/** The plexus extension object of responses: where the generation ran. */
+export const PlexusResponseExtension = z.object({
+  route: z.object({ kind: z.enum(['local', 'peer', 'cloud']), peers: z.array(z.string()) })
+})
+
 export const Usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() })
 
 export const ChatCompletionSchema = z.object({
@@ -100,7 +105,8 @@ export const ChatCompletionSchema = z.object({
   })),
   usage: Usage,
   /** Present when the request named cabinets: the numbered sources `[n]` of the answer. */
-  citations: z.array(CitationSchema).optional()
+  citations: z.array(CitationSchema).optional(),
+  plexus: PlexusResponseExtension.optional()
 })
 
 export const CompletionSchema = z.object({
@@ -110,7 +116,8 @@ export const CompletionSchema = z.object({
   model: z.string(),
   system_fingerprint: z.string(),
   choices: z.array(z.object({ index: z.number(), text: z.string(), logprobs: z.null(), finish_reason: z.enum(['stop', 'length']) })),
-  usage: Usage
+  usage: Usage,
+  plexus: PlexusResponseExtension.optional()
 })
 
 export const EmbeddingListSchema = z.object({
@@ -120,7 +127,14 @@ export const EmbeddingListSchema = z.object({
   usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number() })
 })
 
-export const ModelSchema = z.object({ id: z.string(), object: z.literal('model'), created: z.number(), owned_by: z.string() })
+export const ModelSchema = z.object({
+  id: z.string(),
+  object: z.literal('model'),
+  created: z.number(),
+  owned_by: z.string(),
+  /** Where the model runs for this node: `local`, `network` (on the listed peers) or `cloud`. */
+  plexus: z.object({ location: z.enum(['local', 'network', 'cloud']), peers: z.array(z.string()), sha256: z.string().nullable() }).optional()
+})
 export const ModelListSchema = z.object({ object: z.literal('list'), data: z.array(ModelSchema) })
 
 export const ErrorSchema = z.object({

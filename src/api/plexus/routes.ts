@@ -30,7 +30,9 @@ export const NodeStatusSchema = z.object({
   models: z.array(z.object({ name: z.string(), sha256: z.string(), sizeBytes: z.number(), architecture: z.string(), parameters: z.number(), quantization: z.string(), contextLength: z.number().nullable() })),
   loaded: z.array(z.object({ name: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), lastUsedAt: z.string() })),
   queue: z.object({ active: z.number(), waiting: z.number() }),
-  auth: z.object({ activeKeys: z.number() })
+  auth: z.object({ activeKeys: z.number() }),
+  /** The p2p host; null when `network.enabled` is false. */
+  network: z.object({ peerId: z.string(), networkId: z.string(), multiaddrs: z.array(z.string()), peers: z.number(), connections: z.number() }).nullable()
 })
 export type NodeStatus = z.output<typeof NodeStatusSchema>
 

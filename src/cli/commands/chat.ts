@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { resolveDataDir } from '../../node/data-dir.js'
 import { callNode, findNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
-import { sseData } from '../sse.js'
+import { sseData } from '../../sse.js'
 import { output, type GlobalOptions } from '../output.js'
 import { intOption, numberOption } from '../parse.js'
 

@@ -1,0 +1,58 @@
+/**
+ * Canonical encoding and domain-separated Ed25519 signatures, shared by everything a node signs
+ * (capability adverts now; receipts, log heads and votes later).
+ *
+ * A signature covers `plexus:<domain>:v1\n` followed by the canonical JSON of the payload, so a
+ * signature made for one purpose can never be replayed as another.
+ *
+ * @packageDocumentation
+ */
+import { createPublicKey, verify as verifySignature } from 'node:crypto'
+
+/**
+ * JSON with object keys sorted (recursively) and no whitespace. Only plain JSON values are
+ * allowed: `undefined`, functions, non-finite numbers and bigints are refused, so two parties
+ * always produce the same bytes for the same value.
+ */
+export function canonicalJson (value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number')
+    return JSON.stringify(value)
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`)
+}
+
+/** The exact bytes signed for `payload` in `domain`. */
+export function signingBytes (domain: string, payload: unknown): Uint8Array {
+  if (!/^[a-z][a-z0-9-]*$/.test(domain)) throw new TypeError(`signing domain '${domain}' must be lowercase letters, digits and dashes`)
+  return new TextEncoder().encode(`plexus:${domain}:v1\n${canonicalJson(payload)}`)
+}
+
+/** Anything that can sign with the node's Ed25519 key (the NodeIdentity does). */
+export interface Signer {
+  sign: (data: Uint8Array) => Uint8Array
+}
+
+export function signPayload (signer: Signer, domain: string, payload: unknown): string {
+  return Buffer.from(signer.sign(signingBytes(domain, payload))).toString('base64url')
+}
+
+/** Verifies a base64url signature by the raw 32-byte Ed25519 public key. Never throws. */
+export function verifyPayload (publicKey: Uint8Array, domain: string, payload: unknown, signature: string): boolean {
+  try {
+    if (publicKey.length !== 32) return false
+    const sig = Buffer.from(signature, 'base64url')
+    if (sig.length !== 64) return false
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' })
+    return verifySignature(null, signingBytes(domain, payload), key, sig)
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * `/plexus/infer/1.0.0`: one community generation per stream.
+ *
+ * Requester → server: one `request` frame, then optionally `cancel`. Closing or resetting the
+ * stream before the server is done also cancels.
+ * Server → requester: `tokens` frames (token ids with exactly their text, batched), then one
+ * `done` frame with the usage — or one `error` frame saying why it refused or failed and whether
+ * another peer could do better (`retryable`).
+ *
+ * The requester's identity is the Noise-authenticated peer id of the connection, never a field.
+ * Every frame is length-prefixed, size-limited and schema-checked on both sides.
+ *
+ * @packageDocumentation
+ */
+import { z } from 'zod'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p } from 'libp2p'
+import { isPlexusError, PlexusError, type ErrorCode } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { GenerateRequest, GenerateResult, InferenceEngine } from '../inference/engine.js'
+import { TokenBuckets } from '../rate-limit.js'
+import { readFrames, sendFrame, FrameError } from './framing.js'
+
+export const INFER_PROTOCOL = '/plexus/infer/1.0.0'
+/** Hard limit on one frame either way (a request's messages must fit in it). */
+export const MAX_INFER_FRAME_BYTES = 1024 * 1024
+/** Server side: a stream must carry its request within this time. */
+const REQUEST_TIMEOUT_MS = 10_000
+/** Tokens produced within this window share one frame (the first token is never held). */
+const BATCH_WINDOW_MS = 4
+
+const ChatMessageSchema = z.strictObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.string()
+})
+
+const SamplingSchema = z.strictObject({
+  temperature: z.number().min(0).max(10).optional(),
+  topP: z.number().min(0).max(1).optional(),
+  topK: z.number().int().min(0).max(100_000).optional(),
+  minP: z.number().min(0).max(1).optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  presencePenalty: z.number().min(-2).max(2).optional(),
+  frequencyPenalty: z.number().min(-2).max(2).optional(),
+  repeatPenalty: z.number().min(0).max(10).optional()
+})
+
+export const InferRequestSchema = z.strictObject({
+  type: z.literal('request'),
+  id: z.string().min(1).max(64),
+  network: z.string().min(1).max(64),
+  model: z.string().min(1).max(128),
+  /** When given, the server must hold exactly this file (resuming needs the same weights). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  messages: z.array(ChatMessageSchema).min(1).max(4096).optional(),
+  prompt: z.string().optional(),
+  maxTokens: z.number().int().min(1).max(10_000_000),
+  /** True: `maxTokens` is only an upper bound; the server stops earlier at the end of its context. */
+  maxTokensIsCap: z.boolean().optional(),
+  sampling: SamplingSchema,
+  stop: z.array(z.string().min(1).max(512)).max(16).optional(),
+  /** Tokens already produced by a peer that failed; the server replays them and goes on. */
+  resume: z.array(z.number().int().min(0).max(10_000_000)).max(1_000_000).optional()
+}).refine(r => (r.messages == null) !== (r.prompt == null), { message: 'exactly one of messages and prompt' })
+export type InferRequest = z.output<typeof InferRequestSchema>
+
+const CancelSchema = z.strictObject({ type: z.literal('cancel') })
+
+export const REFUSAL_CODES = ['not-serving', 'wrong-network', 'rate-limited', 'busy', 'model-not-found', 'too-many-tokens', 'bad-request', 'shutting-down', 'failed'] as const
+export type RefusalCode = (typeof REFUSAL_CODES)[number]
+
+export const ServerFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('tokens'), ids: z.array(z.number().int().min(0)).min(1).max(100_000), text: z.string() }),
+  z.strictObject({
+    type: z.literal('done'),
+    finishReason: z.enum(['stop', 'length']),
+    usage: z.strictObject({ promptTokens: z.number().int().min(0), completionTokens: z.number().int().min(0) })
+  }),
+  z.strictObject({
+    type: z.literal('error'),
+    code: z.enum(REFUSAL_CODES),
+    message: z.string().max(2000),
+    retryable: z.boolean(),
+    retryAfterSeconds: z.number().min(0).max(86_400).optional()
+  })
+])
+export type ServerFrame = z.output<typeof ServerFrameSchema>
+
+export interface InferStats {
+  /** Server side. */
+  served: number
+  refused: Partial<Record<RefusalCode, number>>
+  active: number
+  bytesIn: number
+  bytesOut: number
+  /** Requester side. */
+  requested: number
+  requestBytesOut: number
+  requestBytesIn: number
+}
+
+export function newInferStats (): InferStats {
+  return { served: 0, refused: {}, active: 0, bytesIn: 0, bytesOut: 0, requested: 0, requestBytesOut: 0, requestBytesIn: 0 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+export interface InferServerComponents {
+  engine: Pick<InferenceEngine, 'generate' | 'registry'>
+  logger: Logger
+  stats: InferStats
+}
+
+export interface InferServerInit {
+  networkId: string
+  serve: boolean
+  maxConcurrentJobs: number
+  maxTokens: number
+  requestsPerMinutePerPeer: number
+}
+
+class Refusal extends Error {
+  constructor (readonly code: RefusalCode, message: string, readonly retryable: boolean, readonly retryAfterSeconds?: number) {
+    super(message)
+  }
+}
+
+/** How an engine error looks to the requesting peer. */
+function refusalOf (err: unknown): Refusal {
+  if (err instanceof Refusal) return err
+  if (isPlexusError(err)) {
+    const retryable: Partial<Record<ErrorCode, RefusalCode>> = {
+      PLX_ERR_QUEUE_FULL: 'busy',
+      PLX_ERR_MODEL_MEMORY: 'busy',
+      PLX_ERR_MODEL_NOT_FOUND: 'model-not-found',
+      PLX_ERR_SHUTTING_DOWN: 'shutting-down',
+      PLX_ERR_MODEL_LOAD: 'failed',
+      PLX_ERR_INTERNAL: 'failed'
+    }
+    const code = retryable[err.code]
+    if (code != null) return new Refusal(code, err.message, true)
+    if (err.statusCode >= 400 && err.statusCode < 500) return new Refusal('bad-request', err.message, false)
+    return new Refusal('failed', err.message, true)
+  }
+  return new Refusal('failed', (err as Error).message ?? String(err), true)
+}
+
+/** Serves community generations to peers, within the operator's limits. */
+export class InferServer {
+  readonly #c: InferServerComponents
+  #init: InferServerInit
+  readonly #buckets = new TokenBuckets()
+  readonly #jobs = new Set<AbortController>()
+
+  constructor (components: InferServerComponents, init: InferServerInit) {
+    this.#c = components
+    this.#init = init
+  }
+
+  get limits (): InferServerInit { return this.#init }
+  get active (): number { return this.#jobs.size }
+
+  /** Cancels every running job (node shutdown). */
+  stop (): void {
+    for (const job of this.#jobs) job.abort()
+  }
+
+  async handle (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const stats = this.#c.stats
+    const send = async (frame: ServerFrame): Promise<void> => {
+      stats.bytesOut += await sendFrame(stream, frame, MAX_INFER_FRAME_BYTES)
+    }
+    const frames = readFrames(stream, MAX_INFER_FRAME_BYTES, n => { stats.bytesIn += n })
+    let job: AbortController | null = null
+    try {
+      const first = await nextWithin(frames, REQUEST_TIMEOUT_MS)
+      if (first === undefined) throw new Refusal('bad-request', 'no request frame', false)
+      const parsed = InferRequestSchema.safeParse(first)
+      if (!parsed.success) throw new Refusal('bad-request', `malformed request: ${z.prettifyError(parsed.error).slice(0, 500)}`, false)
+      const req = parsed.data
+      this.#admit(peer, req)
+
+      job = new AbortController()
+      this.#jobs.add(job)
+      stats.active = this.#jobs.size
+      const signal = job.signal
+      // Anything more from the requester — a cancel frame, end of stream, reset — ends the job.
+      void (async () => {
+        try {
+          for await (const frame of frames) {
+            if (CancelSchema.safeParse(frame).success) break
+          }
+        } catch {}
+        job?.abort()
+      })()
+      stream.addEventListener('close', () => job?.abort(), { once: true })
+
+      const batcher = new TokenBatcher(frame => { void send(frame).catch(() => job?.abort()) })
+      const result = await this.#c.engine.generate(toGenerateRequest(req), { signal, onPiece: (ids, text) => batcher.add(ids, text) })
+      batcher.flush()
+      await send({ type: 'done', finishReason: result.finishReason, usage: result.usage })
+      stats.served++
+      await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => stream.abort(new Error('close timed out')))
+    } catch (err) {
+      if (job?.signal.aborted === true) {
+        stream.abort(new Error('cancelled'))
+        return
+      }
+      if (err instanceof FrameError) {
+        this.#c.logger.debug({ peer, reason: err.reason }, 'inference stream reset: bad frame')
+        stream.abort(err)
+        return
+      }
+      const refusal = refusalOf(err)
+      stats.refused[refusal.code] = (stats.refused[refusal.code] ?? 0) + 1
+      this.#c.logger.debug({ peer, code: refusal.code }, refusal.message)
+      try {
+        await send({ type: 'error', code: refusal.code, message: refusal.message, retryable: refusal.retryable, ...(refusal.retryAfterSeconds != null ? { retryAfterSeconds: refusal.retryAfterSeconds } : {}) })
+        await stream.close({ signal: AbortSignal.timeout(2_000) })
+      } catch {
+        stream.abort(new Error('refused'))
+      }
+    } finally {
+      if (job != null) this.#jobs.delete(job)
+      stats.active = this.#jobs.size
+    }
+  }
+
+  /** The operator's limits, checked before any work. */
+  #admit (peer: string, req: InferRequest): void {
+    const init = this.#init
+    if (!init.serve) throw new Refusal('not-serving', 'this node does not serve community requests', true)
+    if (req.network !== init.networkId) throw new Refusal('wrong-network', `this node is on network '${init.networkId}'`, false)
+    const rate = this.#buckets.take(peer, init.requestsPerMinutePerPeer)
+    if (!rate.ok) throw new Refusal('rate-limited', `limit of ${init.requestsPerMinutePerPeer} requests per minute per peer reached`, true, rate.retryAfterSeconds)
+    if (this.#jobs.size >= init.maxConcurrentJobs) throw new Refusal('busy', `already running ${this.#jobs.size} community jobs (the limit)`, true)
+    if (req.maxTokens > init.maxTokens) throw new Refusal('too-many-tokens', `max_tokens ${req.maxTokens} is above this node's community limit of ${init.maxTokens}`, true)
+    const registry = this.#c.engine.registry
+    if (!registry.has(req.model)) throw new Refusal('model-not-found', `no model '${req.model}' here`, true)
+    if (req.sha256 != null && registry.get(req.model).sha256 !== req.sha256) throw new Refusal('model-not-found', `model '${req.model}' here is a different file`, true)
+  }
+}
+
+function toGenerateRequest (req: InferRequest): GenerateRequest {
+  return {
+    model: req.model,
+    ...(req.messages != null ? { messages: req.messages } : { prompt: req.prompt }),
+    ...(req.maxTokensIsCap === true ? { maxTokensCap: req.maxTokens } : { maxTokens: req.maxTokens }),
+    ...req.sampling,
+    stop: req.stop,
+    resumeTokens: req.resume
+  }
+}
+
+/** The next value of an async iterator, or a timeout refusal. */
+async function nextWithin<T> (it: AsyncIterator<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Refusal('bad-request', `no request within ${ms} ms`, false)), ms)
+  })
+  try {
+    const r = await Promise.race([it.next(), timeout])
+    return r.done === true ? undefined : r.value
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Groups token pieces into frames: a piece is sent at once when the last frame went out more than
+ * `BATCH_WINDOW_MS` ago, else it waits (at most that long) for company. Fast models then pay one
+ * frame per several tokens; slow ones see every token immediately.
+ */
+class TokenBatcher {
+  #ids: number[] = []
+  #text = ''
+  #lastSent = 0
+  #timer: NodeJS.Timeout | null = null
+  constructor (readonly emit: (frame: ServerFrame) => void) {}
+
+  add (ids: number[], text: string): void {
+    this.#ids.push(...ids)
+    this.#text += text
+    const since = performance.now() - this.#lastSent
+    if (since >= BATCH_WINDOW_MS) this.flush()
+    else this.#timer ??= setTimeout(() => this.flush(), BATCH_WINDOW_MS - since)
+  }
+
+  flush (): void {
+    if (this.#timer != null) { clearTimeout(this.#timer); this.#timer = null }
+    if (this.#ids.length === 0) return
+    this.emit({ type: 'tokens', ids: this.#ids, text: this.#text })
+    this.#ids = []
+    this.#text = ''
+    this.#lastSent = performance.now()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requester
+
+/** A failure of one peer. `retryable`: another peer may succeed (resume from the tokens so far). */
+export class PeerInferenceError extends Error {
+  constructor (readonly code: RefusalCode | 'unreachable' | 'stalled' | 'protocol' | 'closed', message: string, readonly retryable: boolean) {
+    super(message)
+    this.name = 'PeerInferenceError'
+  }
+}
+
+export interface InferJob extends Omit<InferRequest, 'type' | 'id' | 'network'> {}
+
+export interface RequestOptions {
+  signal?: AbortSignal
+  /** Give up on the peer when nothing arrives for this long. */
+  stallMs: number
+  onPiece: (ids: number[], text: string) => void
+}
+
+export interface InferOutcome {
+  finishReason: 'stop' | 'length'
+  usage: GenerateResult['usage']
+}
+
+/** Runs one job on one peer. Throws `PeerInferenceError` for the peer's failures, PLX_ERR_ABORTED when cancelled. */
+export async function requestInference (
+  libp2p: Pick<Libp2p, 'dialProtocol'>,
+  peer: PeerId,
+  job: InferJob & { id: string, network: string },
+  stats: InferStats,
+  options: RequestOptions
+): Promise<InferOutcome> {
+  const { signal } = options
+  const cancelled = (): boolean => signal?.aborted === true
+  if (cancelled()) throw new PlexusError('PLX_ERR_ABORTED')
+  let stream: Stream
+  try {
+    stream = await libp2p.dialProtocol(peer, INFER_PROTOCOL, { signal: AbortSignal.any([signal ?? new AbortController().signal, AbortSignal.timeout(options.stallMs)]) })
+  } catch (err) {
+    if (cancelled()) throw new PlexusError('PLX_ERR_ABORTED')
+    throw new PeerInferenceError('unreachable', `could not open an inference stream: ${(err as Error).message}`, true)
+  }
+  stats.requested++
+  let stalled = false
+  let timer: NodeJS.Timeout | undefined
+  const arm = (): void => {
+    clearTimeout(timer)
+    timer = setTimeout(() => { stalled = true; stream.abort(new Error('stalled')) }, options.stallMs)
+  }
+  const onAbort = (): void => { stream.abort(new Error('cancelled by the requester')) }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    arm()
+    stats.requestBytesOut += await sendFrame(stream, { type: 'request', ...job }, MAX_INFER_FRAME_BYTES, signal)
+    for await (const raw of readFrames(stream, MAX_INFER_FRAME_BYTES, n => { stats.requestBytesIn += n })) {
+      arm()
+      const parsed = ServerFrameSchema.safeParse(raw)
+      if (!parsed.success) throw new PeerInferenceError('protocol', 'peer sent a malformed frame', true)
+      const frame = parsed.data
+      if (frame.type === 'tokens') {
+        options.onPiece(frame.ids, frame.text)
+      } else if (frame.type === 'done') {
+        await stream.close({ signal: AbortSignal.timeout(2_000) }).catch(() => stream.abort(new Error('close timed out')))
+        return { finishReason: frame.finishReason, usage: frame.usage }
+      } else {
+        stream.abort(new Error('refused'))
+        throw new PeerInferenceError(frame.code, frame.message, frame.retryable)
+      }
+    }
+    throw new PeerInferenceError('closed', 'peer closed the stream before finishing', true)
+  } catch (err) {
+    if (cancelled()) throw new PlexusError('PLX_ERR_ABORTED')
+    if (err instanceof PeerInferenceError) {
+      stream.abort(err)
+      throw err
+    }
+    if (stalled) throw new PeerInferenceError('stalled', `peer sent nothing for ${options.stallMs} ms`, true)
+    if (err instanceof FrameError) { stream.abort(err); throw new PeerInferenceError('protocol', err.message, true) }
+    throw new PeerInferenceError('closed', `stream failed: ${(err as Error).message}`, true)
+  } finally {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
+}

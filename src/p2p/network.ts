@@ -1,0 +1,225 @@
+// libp2p calls Promise.withResolvers, which Node 20 lacks.
+import '../polyfills.js'
+import { randomBytes } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '../logger.js'
+import type { InferenceEngine } from '../inference/engine.js'
+import type { Signer } from '../crypto/signing.js'
+import { AdvertService, type AdvertContent, type AdvertStats } from './adverts.js'
+import { createHost, type PlexusLibp2p } from './host.js'
+import { PeerTable, type PeerEntry } from './peer-table.js'
+import { InferServer, INFER_PROTOCOL, newInferStats, requestInference, type InferJob, type InferOutcome, type InferStats, type RequestOptions } from './infer-protocol.js'
+import type { NetworkConfig } from './config.js'
+
+export interface NetworkComponents {
+  /** Signs adverts; its key must be the one derived from `seed`. */
+  signer: Signer
+  /** The node identity's 32-byte Ed25519 seed: the libp2p key. */
+  seed: Uint8Array
+  engine: InferenceEngine
+  logger: Logger
+  version: string
+  /** Sequences per model, for the load part of adverts. */
+  parallel: number
+}
+
+export interface PeerSummary {
+  peerId: string
+  connected: boolean
+  addresses: string[]
+  latencyMs: number | null
+  reputation: number
+  served: number
+  failed: number
+  advertAgeSeconds: number
+  version: string
+  models: PeerEntry['advert']['models']
+  load: PeerEntry['advert']['load']
+  community: PeerEntry['advert']['community']
+}
+
+/** A request of this node that a peer is serving. */
+export interface OutboundJob {
+  id: string
+  peerId: string
+  model: string
+  startedAt: string
+  /** Tokens received so far (including those resumed from an earlier peer). */
+  tokens: number
+}
+
+export interface NetworkStatus {
+  enabled: true
+  peerId: string
+  networkId: string
+  multiaddrs: string[]
+  connections: number
+  peers: number
+  mdns: boolean
+  privateSwarm: boolean
+  community: NetworkConfig['community'] & { active: number }
+  adverts: AdvertStats & { topic: string }
+  inference: InferStats
+  outbound: OutboundJob[]
+}
+
+const PING_EVERY_MS = 10_000
+
+/**
+ * The node on the network: its libp2p host, the adverts it sends and receives, the peer table,
+ * and the community inference protocol (serving peers, and running jobs on them).
+ */
+export class PlexusNetwork {
+  readonly libp2p: PlexusLibp2p
+  readonly table = new PeerTable()
+  readonly inferStats = newInferStats()
+  readonly #config: NetworkConfig
+  readonly #adverts: AdvertService
+  readonly #server: InferServer
+  readonly #log: Logger
+  #pinger: NodeJS.Timeout | null = null
+  readonly #outbound = new Map<string, OutboundJob>()
+
+  private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig) {
+    this.libp2p = libp2p
+    this.#config = config
+    this.#log = components.logger
+    this.#server = new InferServer(
+      { engine: components.engine, logger: components.logger, stats: this.inferStats },
+      { networkId: config.networkId, ...config.community }
+    )
+    this.#adverts = new AdvertService(
+      { pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, signer: components.signer, table: this.table, logger: components.logger, content: () => this.#advertContent(components) },
+      { networkId: config.networkId, intervalSeconds: config.advertIntervalSeconds }
+    )
+  }
+
+  /** Starts the host, serves the inference protocol and begins advertising. */
+  static async start (components: NetworkComponents, config: NetworkConfig): Promise<PlexusNetwork> {
+    const libp2p = await createHost(components.seed, config, components.version)
+    const network = new PlexusNetwork(libp2p, components, config)
+    await libp2p.handle(INFER_PROTOCOL, (stream, connection) => network.#server.handle(stream, connection), {
+      // Streams beyond the job limit are still read, so they can be refused with a reason.
+      maxInboundStreams: config.community.maxConcurrentJobs + 16
+    })
+    network.#adverts.start()
+    libp2p.addEventListener('peer:identify', evt => { void network.#ping(evt.detail.peerId.toString()) })
+    network.#pinger = setInterval(() => { network.#pingAll() }, PING_EVERY_MS)
+    network.#pinger.unref()
+    components.logger.info({ peerId: libp2p.peerId.toString(), multiaddrs: network.multiaddrs(), networkId: config.networkId }, 'p2p host started')
+    return network
+  }
+
+  get peerId (): string { return this.libp2p.peerId.toString() }
+  get networkId (): string { return this.#config.networkId }
+
+  multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(String)
+  }
+
+  #advertContent (c: NetworkComponents): AdvertContent {
+    const queue = c.engine.queueStats()
+    return {
+      version: c.version,
+      models: c.engine.registry.list().slice(0, 64).map(m => ({
+        name: m.name,
+        sha256: m.sha256,
+        contextLength: m.metadata.contextLength,
+        quantization: m.metadata.quantization,
+        parameters: m.metadata.parameters,
+        tokensPerSecond: roundRate(c.engine.decodeRate(m.name))
+      })),
+      load: { active: queue.active, waiting: queue.waiting, parallel: c.parallel },
+      community: {
+        accepts: this.#config.community.serve,
+        maxConcurrentJobs: this.#config.community.maxConcurrentJobs,
+        maxTokens: this.#config.community.maxTokens,
+        requestsPerMinute: this.#config.community.requestsPerMinutePerPeer
+      }
+    }
+  }
+
+  /** Sends an advert now (after a change the caller knows about, e.g. a model added). */
+  advertiseNow (): void { this.#adverts.publishSoon() }
+
+  async #ping (peerId: string): Promise<void> {
+    try {
+      const ms = await this.libp2p.services.ping.ping(peerIdFromString(peerId), { signal: AbortSignal.timeout(5_000) })
+      this.table.recordLatency(peerId, ms)
+    } catch {}
+  }
+
+  #pingAll (): void {
+    for (const e of this.table.list()) void this.#ping(e.peerId)
+  }
+
+  /** Runs a community job on a peer (see `requestInference`). */
+  async run (peerId: string, job: InferJob, options: RequestOptions): Promise<InferOutcome> {
+    const id = randomBytes(9).toString('base64url')
+    const entry: OutboundJob = { id, peerId, model: job.model, startedAt: new Date().toISOString(), tokens: job.resume?.length ?? 0 }
+    this.#outbound.set(id, entry)
+    try {
+      return await requestInference(this.libp2p, peerIdFromString(peerId), { ...job, id, network: this.#config.networkId }, this.inferStats, {
+        ...options,
+        onPiece: (ids, text) => { entry.tokens += ids.length; options.onPiece(ids, text) }
+      })
+    } finally {
+      this.#outbound.delete(id)
+    }
+  }
+
+  /** This node's requests running on peers right now. */
+  outboundJobs (): OutboundJob[] {
+    return [...this.#outbound.values()].map(j => ({ ...j }))
+  }
+
+  isConnected (peerId: string): boolean {
+    return this.libp2p.getConnections(peerIdFromString(peerId)).length > 0
+  }
+
+  peers (): PeerSummary[] {
+    const now = Date.now()
+    return this.table.list().map(e => ({
+      peerId: e.peerId,
+      connected: this.isConnected(e.peerId),
+      addresses: this.libp2p.getConnections(peerIdFromString(e.peerId)).map(c => c.remoteAddr.toString()),
+      latencyMs: e.latencyMs == null ? null : Math.round(e.latencyMs * 100) / 100,
+      reputation: e.reputation,
+      served: e.served,
+      failed: e.failed,
+      advertAgeSeconds: Math.round((now - e.receivedAt) / 100) / 10,
+      version: e.advert.version,
+      models: e.advert.models,
+      load: e.advert.load,
+      community: e.advert.community
+    }))
+  }
+
+  status (): NetworkStatus {
+    return {
+      enabled: true,
+      peerId: this.peerId,
+      networkId: this.#config.networkId,
+      multiaddrs: this.multiaddrs(),
+      connections: this.libp2p.getConnections().length,
+      peers: this.table.size,
+      mdns: this.#config.mdns,
+      privateSwarm: this.#config.pskFile != null,
+      community: { ...this.#config.community, active: this.#server.active },
+      adverts: { ...this.#adverts.stats, topic: this.#adverts.topic },
+      inference: { ...this.inferStats, refused: { ...this.inferStats.refused } },
+      outbound: this.outboundJobs()
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.#pinger != null) clearInterval(this.#pinger)
+    this.#adverts.stop()
+    this.#server.stop()
+    await this.libp2p.stop()
+  }
+}
+
+function roundRate (rate: number | null): number | null {
+  return rate == null ? null : Math.round(rate * 10) / 10
+}

@@ -1,0 +1,100 @@
+import type { AdvertPayload } from './adverts.js'
+
+/** What this node knows about one peer of its network. */
+export interface PeerEntry {
+  peerId: string
+  advert: AdvertPayload
+  /** When the latest advert arrived (ms since epoch). */
+  receivedAt: number
+  /** The advert is forgotten after this (ms since epoch) unless a newer one arrives. */
+  expiresAt: number
+  /** Round-trip time to the peer, exponentially weighted (ms); null until measured. */
+  latencyMs: number | null
+  /** Outcome score: up for served requests, down (faster) for failures. */
+  reputation: number
+  served: number
+  failed: number
+}
+
+export const REPUTATION_MIN = -20
+export const REPUTATION_MAX = 20
+const LATENCY_WEIGHT = 0.3
+
+interface PeerStats { latencyMs: number | null, reputation: number, served: number, failed: number }
+
+/**
+ * The peers that advertised capabilities, with expiry, latency and reputation. Statistics outlive
+ * adverts, so a peer that drops out and comes back keeps its reputation for this run.
+ */
+export class PeerTable {
+  readonly #adverts = new Map<string, { advert: AdvertPayload, receivedAt: number, expiresAt: number }>()
+  readonly #stats = new Map<string, PeerStats>()
+  readonly #now: () => number
+
+  constructor (options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Records an advert (already verified). Returns false if it is not newer than the one held. */
+  upsert (advert: AdvertPayload): boolean {
+    const held = this.#adverts.get(advert.peerId)
+    if (held != null && held.advert.seq >= advert.seq) return false
+    const now = this.#now()
+    this.#adverts.set(advert.peerId, { advert, receivedAt: now, expiresAt: now + advert.ttlSeconds * 1000 })
+    return true
+  }
+
+  /** The sequence number of the advert held for a peer, or -1. */
+  seqOf (peerId: string): number {
+    return this.#adverts.get(peerId)?.advert.seq ?? -1
+  }
+
+  remove (peerId: string): void {
+    this.#adverts.delete(peerId)
+  }
+
+  #statsOf (peerId: string): PeerStats {
+    let s = this.#stats.get(peerId)
+    if (s == null) {
+      s = { latencyMs: null, reputation: 0, served: 0, failed: 0 }
+      this.#stats.set(peerId, s)
+    }
+    return s
+  }
+
+  recordLatency (peerId: string, ms: number): void {
+    const s = this.#statsOf(peerId)
+    s.latencyMs = s.latencyMs == null ? ms : s.latencyMs * (1 - LATENCY_WEIGHT) + ms * LATENCY_WEIGHT
+  }
+
+  /** A request the peer completed (+1) or failed/stalled/refused (−3): failures weigh more. */
+  recordOutcome (peerId: string, ok: boolean): void {
+    const s = this.#statsOf(peerId)
+    if (ok) s.served++
+    else s.failed++
+    s.reputation = Math.max(REPUTATION_MIN, Math.min(REPUTATION_MAX, s.reputation + (ok ? 1 : -3)))
+  }
+
+  get (peerId: string): PeerEntry | null {
+    const held = this.#adverts.get(peerId)
+    if (held == null || held.expiresAt <= this.#now()) return null
+    return { peerId, ...held, ...this.#statsOf(peerId) }
+  }
+
+  /** Live entries (expired adverts are dropped on the way). */
+  list (): PeerEntry[] {
+    this.prune()
+    return [...this.#adverts.keys()].map(id => this.get(id)).filter((e): e is PeerEntry => e != null)
+  }
+
+  prune (): number {
+    const now = this.#now()
+    let n = 0
+    for (const [id, held] of this.#adverts) {
+      if (held.expiresAt <= now) { this.#adverts.delete(id); n++ }
+    }
+    return n
+  }
+
+  get size (): number { return this.list().length }
+}
