@@ -481,3 +481,54 @@ describe('separate networks and private swarms', { timeout: 60_000 }, () => {
     rmSync(dir, { recursive: true, force: true })
   })
 })
+
+describe('cancellation and who may connect', { timeout: 120_000 }, () => {
+  it('a client that disconnects cancels the generation on the serving peer', async () => {
+    const server = await startTestNode({ network: { networkId: 'cancel', community: { maxTokens: 4096 } }, inference: { contextSize: 2048 } })
+    const client = await startTestNode({ network: { networkId: 'cancel', bootstrap: server.node.network!.multiaddrs() } }, { embeddedModel: false })
+    try {
+      await waitFor('the advert', () => client.node.network!.table.size === 1)
+      const controller = new AbortController()
+      const res = await fetch(`${client.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-plexus-privacy': 'community' },
+        body: JSON.stringify({ ...PROMPT, max_tokens: 1900, stream: true }),
+        signal: controller.signal
+      })
+      const reader = res.body!.getReader()
+      await reader.read()
+      await waitFor('the job to run on the peer', () => server.node.network!.status().community.active === 1)
+      controller.abort()
+      await waitFor('the peer to drop the job', () => server.node.network!.status().community.active === 0 && server.node.engine.queueStats().active === 0)
+      assert.equal(server.node.network!.status().inference.served, 0, 'the job was cancelled, not completed')
+      assert.equal(client.node.network!.outboundJobs().length, 0)
+      // The peer is free for the next request.
+      const next = await post(`${client.url}/v1/completions`, PROMPT, { 'x-plexus-privacy': 'community' })
+      assert.equal(next.status, 200)
+    } finally {
+      await client.close()
+      await server.close()
+    }
+  })
+
+  it('deny and allow lists of peer ids hold in both directions', async () => {
+    const { initDataDir } = await import('../../src/node/node.js')
+    const { generateKeyPairFromSeed } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const dirs = [tempDir(), tempDir(), tempDir()]
+    const ids = await Promise.all(dirs.map(async d => peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', initDataDir(d).identity.exportSeed())).toString()))
+    const x = await startTestNode({ network: { networkId: 'gate', denyPeers: [ids[1]!] } }, { dataDir: dirs[0], embeddedModel: false })
+    const denied = await startTestNode({ network: { networkId: 'gate', bootstrap: x.node.network!.multiaddrs() } }, { dataDir: dirs[1], embeddedModel: false })
+    const allowedOnly = await startTestNode({ network: { networkId: 'gate', allowPeers: [ids[0]!], bootstrap: x.node.network!.multiaddrs() } }, { dataDir: dirs[2], embeddedModel: false })
+    try {
+      await waitFor('the allowed pair to meet', () => allowedOnly.node.network!.table.get(ids[0]!) != null && x.node.network!.table.get(ids[2]!) != null)
+      assert.equal(denied.node.network!.libp2p.getConnections(peerIdFromString(ids[0]!)).length, 0)
+      assert.equal(x.node.network!.table.get(ids[1]!), null)
+      // The allow-listing node refuses everyone else, so it never meets the denied one either.
+      await assert.rejects(allowedOnly.node.network!.libp2p.dial(multiaddr(denied.node.network!.multiaddrs()[0]!)))
+    } finally {
+      for (const n of [allowedOnly, denied, x]) await n.close()
+      for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    }
+  })
+})
