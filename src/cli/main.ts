@@ -11,6 +11,9 @@ import { registerStatus } from './commands/status.js'
 import { registerKeys } from './commands/keys.js'
 import { registerCabinet } from './commands/cabinet.js'
 import { registerEngine } from './commands/engine.js'
+import { registerNetwork, registerPeers } from './commands/network.js'
+import { registerDevnet } from './commands/devnet.js'
+import { registerDemo } from './commands/demo.js'
 
 const program = new Command()
 program
@@ -30,6 +33,10 @@ registerStatus(program)
 registerKeys(program)
 registerCabinet(program)
 registerEngine(program)
+registerPeers(program)
+registerNetwork(program)
+registerDevnet(program)
+registerDemo(program)
 
 try {
   await program.parseAsync(process.argv)

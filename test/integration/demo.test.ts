@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { plexus, plexusAsync } from '../helpers/cli.js'
+import { tempDir } from '../helpers/node.js'
+import { pidAlive } from '../../src/devnet/processes.js'
+
+describe('plexus demo (npm start)', () => {
+  it('runs the guided tour on a 3-node devnet and stops it with --exit', async () => {
+    const r = await plexusAsync(['demo', '--exit'])
+    assert.equal(r.code, 0, r.stderr + r.stdout)
+    const out = r.stdout
+    // The nodes: A without a model, B and C with the embedded one.
+    const rows = [...out.matchAll(/^\s+([ABC])\s+(http:\/\/127\.0\.0\.1:\d+)\s+(12D3\w+)\s+(\d+)\s+(.+)$/gm)]
+    assert.deepEqual(rows.map(m => [m[1], m[5]]), [['A', '(none)'], ['B', 'stories260K'], ['C', 'stories260K']])
+    // A community request to A is served by a peer, with its text and route shown.
+    assert.match(out, /→ HTTP 200, served by peer [BC]\n/)
+    assert.match(out, /plexus\.route = \{"kind":"peer","peers":\["12D3\w+"\]\}/)
+    const text = /text: "Once upon a time(.*)"\n/.exec(out)
+    assert.ok(text != null && text[1] !== undefined && text[1].trim().length > 0, 'the served text is printed')
+    // The private request is refused, with the reason.
+    assert.match(out, /→ HTTP 503 no_local_capacity: Model 'stories260K' cannot run on this node: .*private, so it was not sent anywhere else/)
+    // The network status and the way to go on.
+    assert.match(out, /peers\s+2 advertised/)
+    assert.match(out, /PEER\s+CONNECTED\s+LATENCY\s+REPUTATION/)
+    assert.match(out, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*X-Plexus-Privacy: community/)
+    assert.match(out, /The demo is over; the devnet is stopped\.\n$/)
+    // Nothing is left behind: the nodes are stopped and the temporary directory is gone.
+    for (const m of rows) assert.ok(!pidAlive(Number(m[4])), `node ${m[1] ?? ''} is stopped`)
+    const dir = /in (\S*plexus-demo-\S+)\n/.exec(out)?.[1]
+    assert.ok(dir != null && !existsSync(dir), 'the temporary devnet directory is removed')
+  })
+
+  it('refuses a directory that is not empty, with exit code 2', () => {
+    const dir = tempDir('plexus-demo-test-')
+    try {
+      writeFileSync(join(dir, 'keep.txt'), 'mine')
+      const r = plexus(['demo', '--exit', '--dir', dir])
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /--dir .* is not empty; the demo needs fresh nodes/)
+      assert.deepEqual(readdirSync(dir), ['keep.txt'], 'nothing was touched')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
