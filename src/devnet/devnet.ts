@@ -150,28 +150,31 @@ export async function startDevnet (options: DevnetOptions, hooks: DevnetHooks = 
 
   hooks.onProgress?.(`starting ${planned.length} node${planned.length === 1 ? '' : 's'} on network ${networkId} in ${dir}`)
   const devnet = new Devnet(dir, networkId)
-  planned.forEach((n, i) => {
-    const apiPort = o.basePort != null ? o.basePort + i : 0
-    const args = [
-      BIN, 'start', '--data-dir', n.dataDir, '--host', HOST, '--port', String(apiPort),
-      '--p2p-host', HOST, '--p2p-port', String(p2pPorts[i]), '--no-mdns', '--network', networkId,
-      ...multiaddrs.filter((_, j) => j !== i).flatMap(a => ['--bootstrap', a]),
-      '--threads', String(o.threads), '--json', '--log-level', o.logLevel, ...n.args
-    ]
-    const out = openSync(n.outFile, 'w', 0o600)
-    const err = openSync(n.logFile, 'w', 0o600)
-    let child: ChildProcess
-    try {
-      // Detached: a Ctrl+C in the terminal reaches only the devnet, which then stops each node once.
-      child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, err], env: process.env })
-    } finally {
-      closeSync(out)
-      closeSync(err)
-    }
-    devnet.add({ name: n.name, dataDir: n.dataDir, pid: child.pid ?? 0, url: null, peerId: n.peerId, multiaddr: multiaddrs[i] as string, p2pPort: p2pPorts[i] as number, models: [], logFile: n.logFile, args: n.args }, child, n.outFile)
-  })
-  devnet.save()
   try {
+    planned.forEach((n, i) => {
+      const apiPort = o.basePort != null ? o.basePort + i : 0
+      const args = [
+        BIN, 'start', '--data-dir', n.dataDir, '--host', HOST, '--port', String(apiPort),
+        '--p2p-host', HOST, '--p2p-port', String(p2pPorts[i]), '--no-mdns', '--network', networkId,
+        ...multiaddrs.filter((_, j) => j !== i).flatMap(a => ['--bootstrap', a]),
+        '--threads', String(o.threads), '--json', '--log-level', o.logLevel, ...n.args
+      ]
+      const out = openSync(n.outFile, 'w', 0o600)
+      const err = openSync(n.logFile, 'w', 0o600)
+      let child: ChildProcess
+      try {
+        // Detached: a Ctrl+C in the terminal reaches only the devnet, which then stops each node once.
+        child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, err], env: process.env })
+      } finally {
+        closeSync(out)
+        closeSync(err)
+      }
+      // A failed spawn has no pid and reports the reason as an 'error' event.
+      child.on('error', () => {})
+      if (child.pid == null) throw devnetError(`cannot start a process for node ${n.name}`)
+      devnet.add({ name: n.name, dataDir: n.dataDir, pid: child.pid, url: null, peerId: n.peerId, multiaddr: multiaddrs[i] as string, p2pPort: p2pPorts[i] as number, models: [], logFile: n.logFile, args: n.args }, child, n.outFile)
+    })
+    devnet.save()
     const deadline = Date.now() + o.timeoutSeconds * 1000
     await devnet.waitStarted(deadline, hooks)
     hooks.onProgress?.('all nodes are up; waiting until each one has the adverts of all the others')
@@ -249,7 +252,7 @@ export class Devnet {
   /** SIGTERM to every node, `graceMs` to exit, then SIGKILL; removes `devnet.json`. */
   async stop (graceMs = 15_000): Promise<StopResult> {
     this.#stopping ??= (async () => {
-      const r = await stopProcesses(this.#members.map(m => m.node.pid).filter(p => p > 0), graceMs)
+      const r = await stopProcesses(this.#members.map(m => m.node.pid), graceMs)
       rmSync(this.file, { force: true })
       return r
     })()
@@ -331,7 +334,8 @@ function firstLine (path: string): string | null {
 function lastLine (path: string): string {
   let text = ''
   try { text = readFileSync(path, 'utf8').slice(-16 * 1024) } catch {}
-  const line = text.trimEnd().split('\n').pop() ?? ''
+  // Commander's usage errors end with a hint line; the line before says what was wrong.
+  const line = text.trimEnd().split('\n').filter(l => !l.startsWith('(run with --help')).pop() ?? ''
   if (line === '') return 'it printed nothing'
   try {
     const j = JSON.parse(line) as { msg?: unknown, err?: { message?: unknown } }

@@ -52,6 +52,14 @@ describe('plexus devnet', () => {
     assert.equal((JSON.parse(json.stderr) as { error: { code: string } }).error.code, 'PLX_ERR_DEVNET_NOT_FOUND')
   })
 
+  it('stops the nodes it started and names the culprit when a node cannot start', async () => {
+    const failDir = join(dir, 'failing')
+    const r = await plexusAsync(['devnet', 'up', '--nodes', '2', '--dir', failDir, '--node-args', 'B:--p2p-port notaport'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /plexus: The devnet could not start: node B exited \(code 2\) before it was ready: .*--p2p-port must be an integer/)
+    assert.ok(!existsSync(join(failDir, 'devnet.json')))
+  })
+
   it('starts 3 nodes that all see each other, routes a community request to a peer, and stops every process', async () => {
     const up = await plexusAsync(['devnet', 'up', '--nodes', '3', '--dir', dir, '--detach', '--json', '--log-level', 'warn', '--node-args', 'A:--no-embedded-model'])
     assert.equal(up.code, 0, up.stderr)
