@@ -313,8 +313,10 @@ export interface InferJob extends Omit<InferRequest, 'type' | 'id' | 'network'> 
 
 export interface RequestOptions {
   signal?: AbortSignal
-  /** Give up on the peer when nothing arrives for this long. */
+  /** Give up on the peer when nothing arrives for this long once tokens flow. */
   stallMs: number
+  /** Before the first token (the peer may be loading the model): this long. */
+  firstTokenMs?: number
   onPiece: (ids: number[], text: string) => void
 }
 
@@ -344,9 +346,11 @@ export async function requestInference (
   stats.requested++
   let stalled = false
   let timer: NodeJS.Timeout | undefined
+  let waited = options.firstTokenMs ?? options.stallMs
   const arm = (): void => {
     clearTimeout(timer)
-    timer = setTimeout(() => { stalled = true; stream.abort(new Error('stalled')) }, options.stallMs)
+    const ms = waited
+    timer = setTimeout(() => { stalled = true; waited = ms; stream.abort(new Error('stalled')) }, ms)
   }
   const onAbort = (): void => { stream.abort(new Error('cancelled by the requester')) }
   signal?.addEventListener('abort', onAbort, { once: true })
@@ -354,6 +358,7 @@ export async function requestInference (
     arm()
     stats.requestBytesOut += await sendFrame(stream, { type: 'request', ...job }, MAX_INFER_FRAME_BYTES, signal)
     for await (const raw of readFrames(stream, MAX_INFER_FRAME_BYTES, n => { stats.requestBytesIn += n })) {
+      waited = options.stallMs
       arm()
       const parsed = ServerFrameSchema.safeParse(raw)
       if (!parsed.success) throw new PeerInferenceError('protocol', 'peer sent a malformed frame', true)
@@ -375,7 +380,7 @@ export async function requestInference (
       stream.abort(err)
       throw err
     }
-    if (stalled) throw new PeerInferenceError('stalled', `peer sent nothing for ${options.stallMs} ms`, true)
+    if (stalled) throw new PeerInferenceError('stalled', `peer sent nothing for ${waited} ms`, true)
     if (err instanceof FrameError) { stream.abort(err); throw new PeerInferenceError('protocol', err.message, true) }
     throw new PeerInferenceError('closed', `stream failed: ${(err as Error).message}`, true)
   } finally {

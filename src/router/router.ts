@@ -216,6 +216,7 @@ export class Router {
         }, {
           signal: options.signal,
           stallMs: this.#config.stallSeconds * 1000,
+          firstTokenMs: this.#config.firstTokenSeconds * 1000,
           onPiece: (ids, piece) => {
             // A piece beyond the budget is dropped whole (its text is never shown) and the peer is
             // replaced; the next one resumes from what was within the budget.

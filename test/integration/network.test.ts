@@ -118,7 +118,7 @@ describe('the network: adverts, community inference, privacy, cloud, failover', 
     // A: no model of its own; joins through B and C.
     a = await startTestNode({
       network: { networkId: NETWORK, bootstrap: peers.map(p => p.addr) },
-      router: { stallSeconds: 3, cloud: { baseUrl: `http://127.0.0.1:${proxy.port}/v1`, models: ['cloud-stories'] } }
+      router: { stallSeconds: 3, firstTokenSeconds: 3, cloud: { baseUrl: `http://127.0.0.1:${proxy.port}/v1`, models: ['cloud-stories'] } }
     }, { embeddedModel: false })
   })
 
