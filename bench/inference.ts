@@ -3,7 +3,7 @@
  * ships) against node-llama-cpp used directly, and, once the node's HTTP API is built, against
  * streaming through POST /v1/completions and /v1/chat/completions.
  *
- * Run: `npm run bench -- inference [--threads 1,2] [--tokens 128] [--reps 3] [--no-http]
+ * Run: `npm run bench -- inference [--threads 1,2] [--tokens 128] [--reps 3] [--no-http] [--http-rounds 2]
  * [--source-build] [--model PATH ...] [--json]`. Every number is compared with a baseline
  * measured in the same run (ratios), never with a fixed expectation.
  *
@@ -66,6 +66,7 @@ async function main (): Promise<void> {
       reps: { type: 'string', default: '3' },
       model: { type: 'string', multiple: true },
       'no-http': { type: 'boolean', default: false },
+      'http-rounds': { type: 'string', default: '2' },
       'source-build': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }
     }
@@ -199,23 +200,37 @@ async function main (): Promise<void> {
   } else {
     log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode')
     const prompt = 'Once upon a time'
-    for (const model of models) {
-      const name = basename(model)
-      try {
-        // Direct, same binary and pool as the node, at the best direct thread count: the server overhead.
-        const t = best[name]?.sourceThreads ?? best[name]?.threads ?? 1
-        await waitForQuiet()
-        direct[name] = await measureNodeDecode({ model, threads: t, tokens, reps, prompt, maxSeconds: 8, env: { UV_THREADPOOL_SIZE: '1' } })
-        for (const threads of [...threadCounts, 'auto' as const]) {
+    // Rounds are interleaved; each configuration keeps its fastest undisturbed sample (else its
+    // fastest), as `threads --rounds` does: other processes only ever slow a measurement down.
+    const better = <T extends { cpuForeign: number | null }>(a: T | undefined, b: T, tps: (x: T) => number): T => {
+      if (a == null) return b
+      const ca = noiseMark(a.cpuForeign) === ''
+      const cb = noiseMark(b.cpuForeign) === ''
+      if (ca !== cb) return ca ? a : b
+      return tps(b) > tps(a) ? b : a
+    }
+    const completionsTps = (r: HttpDecodeResult): number => r.endpoints.find((e) => e.endpoint === '/v1/completions')?.tps ?? 0
+    const rounds = Math.max(1, Number(values['http-rounds']))
+    for (let round = 1; round <= rounds; round++) {
+      for (const model of models) {
+        const name = basename(model)
+        try {
+          // Direct, same binary and pool as the node, at the best direct thread count: the server overhead.
+          const t = best[name]?.sourceThreads ?? best[name]?.threads ?? 1
           await waitForQuiet()
-          const result = await measureHttpDecode({ root: ROOT, model, maxTokens: tokens, reps, prompt, ...(threads !== 'auto' ? { threads } : {}) })
-          if (result == null) break
-          http.push({ model: name, threads, result })
-          const c = result.endpoints[0]
-          log(`  ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: ${c?.endpoint ?? ''} ${fmt(c?.tps)}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+          direct[name] = better(direct[name], await measureNodeDecode({ model, threads: t, tokens, reps, prompt, maxSeconds: 8, env: { UV_THREADPOOL_SIZE: '1' } }), (x) => x.tps)
+          for (const threads of [...threadCounts, 'auto' as const]) {
+            await waitForQuiet()
+            const result = await measureHttpDecode({ root: ROOT, model, maxTokens: tokens, reps, prompt, ...(threads !== 'auto' ? { threads } : {}) })
+            if (result == null) break
+            const at = http.findIndex((h) => h.model === name && h.threads === threads)
+            if (at < 0) http.push({ model: name, threads, result })
+            else http[at] = { model: name, threads, result: better(http[at]!.result, result, completionsTps) }
+            log(`  [${round}/${rounds}] ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: /v1/completions ${fmt(completionsTps(result))}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+          }
+        } catch (err) {
+          log(`  ${name}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
         }
-      } catch (err) {
-        log(`  ${name}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
       }
     }
     if (http.length > 0) {
@@ -242,10 +257,13 @@ async function main (): Promise<void> {
       log()
       for (const model of models.map((m) => basename(m))) {
         const mine = http.filter((h) => h.model === model)
-        const completions = (h: HttpRow): number => h.result.endpoints.find((e) => e.endpoint === '/v1/completions')?.tps ?? 0
+        const completions = (h: HttpRow): number => completionsTps(h.result)
         const auto = mine.find((h) => h.threads === 'auto')
         if (auto == null || mine.length === 0) continue
-        const top = mine.reduce((a, h) => completions(h) > completions(a) ? h : a, mine[0]!)
+        // Best over the explicit thread counts (the sweep); auto is what is judged against it.
+        const swept = mine.filter((h) => h.threads !== 'auto')
+        if (swept.length === 0) continue
+        const top = swept.reduce((a, h) => completions(h) > completions(a) ? h : a, swept[0]!)
         const llamaBench = best[model]?.llamaBench ?? 0
         defaults[model] = {
           threads: auto.result.threads,
