@@ -53,7 +53,10 @@ export interface CalibrationOptions {
   rounds?: number
   /** Tokens decoded per run (default 16). */
   tokens?: number
-  /** A run stops after this long even with fewer tokens, so big models stay quick (default 1500). */
+  /**
+   * A run stops once it has two tokens and has lasted this long, so big models — and thread
+   * counts that collapse under load, at 1–2 tok/s — stay quick (default 1500).
+   */
   maxRunMs?: number
 }
 
@@ -69,8 +72,9 @@ export interface Calibration {
  * Measures greedy decode speed of a loaded model at each candidate thread count, each in a small
  * context of its own, and picks the count with {@link pickThreads}. Runs are interleaved over
  * rounds so that a burst of other load hits one run of several candidates rather than all runs of
- * one. Costs a few hundred milliseconds for small models and about `candidates × rounds ×
- * maxRunMs` for slow ones.
+ * one; the second round skips counts at under half the best rate. Costs a few hundred
+ * milliseconds for small models and at most about `candidates × rounds × maxRunMs` (plus one
+ * token) for slow ones.
  */
 export async function calibrateThreads (model: LlamaModel, options: CalibrationOptions): Promise<Calibration> {
   const started = performance.now()
@@ -83,18 +87,22 @@ export async function calibrateThreads (model: LlamaModel, options: CalibrationO
   }
   const rates = new Map<number, number>()
   for (let round = 0; round < rounds; round++) {
+    const best = Math.max(0, ...rates.values())
     for (const threads of options.candidates) {
+      // A count at under half the best rate cannot come within reach in another round: skip it.
+      if (round > 0 && (rates.get(threads) ?? 0) < best * 0.5) continue
       const context = await model.createContext({ contextSize: Math.min(128, model.trainContextSize), sequences: 1, threads })
       try {
         let n = 0
         let t0 = 0
         let t1 = 0
+        const start = performance.now()
         for await (const token of context.getSequence().evaluate([first], { temperature: 0 })) {
           void token
           t1 = performance.now()
           // The first token includes the prompt and the graph's first allocation: time from it.
           if (++n === 1) t0 = t1
-          if (n >= tokens || (n >= 3 && t1 - t0 > maxRunMs)) break
+          if (n >= tokens || (n >= 2 && t1 - start > maxRunMs)) break
         }
         if (n > 1 && t1 > t0) rates.set(threads, Math.max(rates.get(threads) ?? 0, (n - 1) / ((t1 - t0) / 1000)))
       } finally {
