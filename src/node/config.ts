@@ -99,9 +99,16 @@ export const RouterConfigSchema = z.strictObject({
   defaultPrivacy: z.enum(['private', 'community', 'cloud']).default('private'),
   /** A peer that sends nothing for this long mid-generation is given up and the request moves on. */
   stallSeconds: z.number().min(0.1).max(600).default(10),
+  /** Time a peer gets for its first token (it may have to load the model first). */
+  firstTokenSeconds: z.number().min(0.1).max(3600).default(60),
   /** How many peers one request may try before it fails. */
   maxAttempts: z.number().int().min(1).max(10).default(3),
   cloud: CloudConfigSchema.default(CloudConfigSchema.parse({}))
+})
+
+export const FederatedConfigSchema = z.strictObject({
+  /** Coordinators (peer ids, or "*" for any) whose federated jobs this node joins without review. */
+  autoAcceptFrom: z.array(z.union([PeerIdString, z.literal('*')])).max(10_000).default([])
 })
 
 export const ConfigSchema = z.strictObject({
@@ -109,7 +116,8 @@ export const ConfigSchema = z.strictObject({
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
   cabinets: CabinetsConfigSchema.default(CabinetsConfigSchema.parse({})),
   network: NetworkConfigSchema.default(NetworkConfigSchema.parse({})),
-  router: RouterConfigSchema.default(RouterConfigSchema.parse({}))
+  router: RouterConfigSchema.default(RouterConfigSchema.parse({})),
+  federated: FederatedConfigSchema.default(FederatedConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
@@ -117,7 +125,7 @@ type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof
 export type ConfigOverrides = DeepPartial<PlexusConfig>
 
 type Section = keyof PlexusConfig
-const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router']
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated']
 
 const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'list']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
@@ -137,7 +145,8 @@ const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'lis
   ['PLEXUS_PSK_FILE', 'network', 'pskFile', 'string'],
   ['PLEXUS_DEFAULT_PRIVACY', 'router', 'defaultPrivacy', 'string'],
   ['PLEXUS_CLOUD_BASE_URL', 'router', 'cloud.baseUrl', 'string'],
-  ['PLEXUS_CLOUD_API_KEY', 'router', 'cloud.apiKey', 'string']
+  ['PLEXUS_CLOUD_API_KEY', 'router', 'cloud.apiKey', 'string'],
+  ['PLEXUS_FL_AUTO_ACCEPT', 'federated', 'autoAcceptFrom', 'list']
 ]
 
 /** Sets `obj[a][b]…` for a dotted key, creating plain objects on the way. */
@@ -157,7 +166,7 @@ function isPlainObject (v: unknown): v is Record<string, unknown> {
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue
