@@ -102,6 +102,14 @@ export const ERRORS = {
   PLX_ERR_CABINET_EMBEDDING_MODEL: { message: "Cabinet '%s': %s", status: 409, type: 'invalid_request_error' },
   PLX_ERR_CABINET_VECTOR_DIMS: { message: 'Unusable vector: %s; the cabinet embedding model has %s dimensions', status: 400, type: 'invalid_request_error' },
 
+  // Federated learning: models, local training, aggregation, privacy
+  PLX_ERR_FL_MODEL_INVALID: { message: 'Unusable model: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_DATA_INVALID: { message: 'Unusable training data: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_CONFIG_INVALID: { message: 'Invalid federated learning setting: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_UPDATE_INVALID: { message: "Unusable model update from '%s': %s", status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_AGGREGATION: { message: 'Cannot aggregate the round: %s', status: 503, type: 'server_error' },
+  PLX_ERR_FL_TRAINING: { message: 'Local training failed: %s', status: 500, type: 'server_error' },
+
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
 } as const satisfies Record<string, ErrorSpec>
