@@ -14,6 +14,8 @@ import { registerEngine } from './commands/engine.js'
 import { registerNetwork, registerPeers } from './commands/network.js'
 import { registerDevnet } from './commands/devnet.js'
 import { registerDemo } from './commands/demo.js'
+import { registerData } from './commands/data.js'
+import { registerFl } from './commands/fl.js'
 
 const program = new Command()
 program
@@ -37,6 +39,8 @@ registerPeers(program)
 registerNetwork(program)
 registerDevnet(program)
 registerDemo(program)
+registerData(program)
+registerFl(program)
 
 try {
   await program.parseAsync(process.argv)
