@@ -102,6 +102,18 @@ export const ERRORS = {
   PLX_ERR_CABINET_EMBEDDING_MODEL: { message: "Cabinet '%s': %s", status: 409, type: 'invalid_request_error' },
   PLX_ERR_CABINET_VECTOR_DIMS: { message: 'Unusable vector: %s; the cabinet embedding model has %s dimensions', status: 400, type: 'invalid_request_error' },
 
+  // Local datasets
+  PLX_ERR_DATASET_NOT_FOUND: { message: "No dataset '%s' on this node", status: 404, type: 'not_found_error' },
+  PLX_ERR_DATASET_EXISTS: { message: "A dataset named '%s' already exists", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_DATASET_INVALID: { message: 'Unusable dataset: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_DATASET_IO: { message: 'The dataset store failed: %s', status: 500, type: 'server_error' },
+
+  // Federated learning jobs
+  PLX_ERR_FL_SPEC_INVALID: { message: 'Invalid federated learning job: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_JOB_NOT_FOUND: { message: "No federated learning job '%s'", status: 404, type: 'not_found_error' },
+  PLX_ERR_FL_JOB_FAILED: { message: "Federated learning job '%s' failed: %s", status: 500, type: 'server_error' },
+  PLX_ERR_FL_PROTOCOL: { message: 'Federated learning message refused: %s', status: 400, type: 'invalid_request_error' },
+
   // Federated learning: models, local training, aggregation, privacy
   PLX_ERR_FL_MODEL_INVALID: { message: 'Unusable model: %s', status: 400, type: 'invalid_request_error' },
   PLX_ERR_FL_DATA_INVALID: { message: 'Unusable training data: %s', status: 400, type: 'invalid_request_error' },
@@ -109,6 +121,14 @@ export const ERRORS = {
   PLX_ERR_FL_UPDATE_INVALID: { message: "Unusable model update from '%s': %s", status: 400, type: 'invalid_request_error' },
   PLX_ERR_FL_AGGREGATION: { message: 'Cannot aggregate the round: %s', status: 503, type: 'server_error' },
   PLX_ERR_FL_TRAINING: { message: 'Local training failed: %s', status: 500, type: 'server_error' },
+
+  // Secure aggregation (federated learning)
+  PLX_ERR_SECAGG_CONFIG: { message: 'Invalid secure aggregation parameters: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_SECAGG_MESSAGE: { message: "Secure aggregation message from '%s' refused: %s", status: 400, type: 'invalid_request_error' },
+  PLX_ERR_SECAGG_INPUT: { message: 'Secure aggregation input refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_SECAGG_SHARE: { message: "Bad secret share involving client '%s': %s", status: 400, type: 'invalid_request_error' },
+  PLX_ERR_SECAGG_STATE: { message: 'Secure aggregation step out of order: %s', status: 409, type: 'invalid_request_error' },
+  PLX_ERR_SECAGG_ABORTED: { message: 'Secure aggregation round aborted: %s', status: 503, type: 'server_error' },
 
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }

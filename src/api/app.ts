@@ -7,6 +7,9 @@ import type { InferenceEngine } from '../inference/engine.js'
 import type { Router } from '../router/router.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import { networkRoutes } from './plexus/network.js'
+import { federatedRoutes } from './plexus/federated.js'
+import type { DataRegistry } from '../data/registry.js'
+import type { FederatedService } from '../federated/service.js'
 import type { ApiKeyStore } from '../auth/keys.js'
 import type { CabinetService } from '../cabinets/service.js'
 import { cabinetRoutes } from './plexus/cabinets.js'
@@ -21,6 +24,8 @@ export interface ApiComponents {
   engine: InferenceEngine
   router: Router
   network: PlexusNetwork | null
+  data: DataRegistry
+  federated: FederatedService
   cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
@@ -120,6 +125,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   await app.register(plexusRoutes, { engine: components.engine, metrics: components.metrics, node: components.node, keys: components.keys })
 
   await app.register(networkRoutes, { network: components.network, router: components.router })
+  await app.register(federatedRoutes, { data: components.data, federated: components.federated })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

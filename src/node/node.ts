@@ -13,6 +13,8 @@ import type { ScryptParams } from '../cabinets/constants.js'
 import { buildApi, type PlexusApi } from '../api/app.js'
 import { PlexusNetwork } from '../p2p/network.js'
 import { Router } from '../router/router.js'
+import { DataRegistry } from '../data/registry.js'
+import { FederatedService } from '../federated/service.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
@@ -75,6 +77,8 @@ export class PlexusNode {
   readonly router: Router
   readonly logger: Logger
   #network: PlexusNetwork | null = null
+  #data: DataRegistry | null = null
+  #federated: FederatedService | null = null
   #api: PlexusApi | null = null
   #url: string | null = null
   #startedAt = new Date()
@@ -107,6 +111,11 @@ export class PlexusNode {
     this.metrics = new Metrics({ queue: () => this.engine.queueStats(), loadedModels: () => this.engine.loadedModels() })
     this.router = new Router({ engine: this.engine, network: null, logger: forComponent(this.logger, 'router') }, this.config.router)
   }
+
+  /** Local datasets (DuckDB); null before `start()`. */
+  get data (): DataRegistry | null { return this.#data }
+  /** Federated learning jobs; null before `start()`. */
+  get federated (): FederatedService | null { return this.#federated }
 
   /** The p2p side of the node; null before `start()` or when `network.enabled` is false. */
   get network (): PlexusNetwork | null { return this.#network }
@@ -158,13 +167,21 @@ export class PlexusNode {
       }, this.config.network)
       this.router.attachNetwork(this.#network)
     }
+    this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
+    this.#federated = new FederatedService(
+      { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl') },
+      { autoAcceptFrom: this.config.federated.autoAcceptFrom }
+    )
+    await this.#federated.start()
     this.#api = await buildApi(
-      { engine: this.engine, router: this.router, network: this.#network, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
     try {
       await this.#api.listen({ host, port })
     } catch (err) {
+      await this.#federated?.stop().catch(() => {})
+      await this.#data?.close().catch(() => {})
       await this.#network?.stop().catch(() => {})
       throw err
     }
@@ -189,7 +206,9 @@ export class PlexusNode {
       const closing = this.#api?.close()
       await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
       await closing
+      await this.#federated?.stop()
       await this.#network?.stop()
+      await this.#data?.close()
       await this.cabinets.stop()
       this.#removeRuntimeFile()
       this.logger.info('node stopped')

@@ -173,6 +173,25 @@ export class PlexusNetwork {
     return [...this.#outbound.values()].map(j => ({ ...j }))
   }
 
+  /**
+   * Waits (up to `ms`) until a peer can be dialled: connected, or with an address in the peer
+   * store. Dialling a peer id nobody has an address for goes to the DHT, and libp2p holds every
+   * other dial to that peer (the bootstrap's included) until that search gives up — so a node
+   * that just started must let discovery connect it first.
+   */
+  async whenReachable (peerId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    const id = peerIdFromString(peerId)
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline && signal?.aborted !== true) {
+      if (this.libp2p.getConnections(id).length > 0) return
+      try {
+        const known = await this.libp2p.peerStore.get(id)
+        if (known.addresses.length > 0) return
+      } catch {}
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
   isConnected (peerId: string): boolean {
     return this.libp2p.getConnections(peerIdFromString(peerId)).length > 0
   }
