@@ -24,6 +24,11 @@ describe('plexus demo (npm start)', () => {
     // The network status and the way to go on.
     assert.match(out, /peers\s+2 advertised/)
     assert.match(out, /PEER\s+CONNECTED\s+LATENCY\s+REPUTATION/)
+    // Three clinics train together: eight rounds, every clinic in each, and the accuracy shown.
+    const rounds = [...out.matchAll(/round (\d+): 3 clinics, training loss [\d.]+, held-out accuracy ([\d.]+) %/g)]
+    assert.deepEqual(rounds.map(m => Number(m[1])), [1, 2, 3, 4, 5, 6, 7, 8])
+    const final = /→ done: ([\d.]+) % accuracy/.exec(out)
+    assert.ok(final != null && Number(final[1]) > 85, `final accuracy ${final?.[1] ?? '?'}`)
     assert.match(out, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*X-Plexus-Privacy: community/)
     assert.match(out, /The demo is over; the devnet is stopped\.\n$/)
     // Nothing is left behind: the nodes are stopped and the temporary directory is gone.

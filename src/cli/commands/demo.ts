@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { PlexusError } from '../../errors.js'
-import { EMBEDDED_MODEL } from '../../paths.js'
+import { EMBEDDED_MODEL, PACKAGE_ROOT } from '../../paths.js'
 import { startDevnet, type Devnet } from '../../devnet/devnet.js'
 import { callNode, errorMessage, type NodeTarget } from '../client.js'
 import { output } from '../output.js'
@@ -41,7 +41,7 @@ function indent (text: string, by = '   '): string {
 }
 
 /** The demo's steps on a started devnet; prints as it goes and returns what it saw. */
-async function tour (devnet: Devnet, say: (line?: string) => void): Promise<Record<string, unknown>> {
+async function tour (devnet: Devnet, dir: string, say: (line?: string) => void): Promise<Record<string, unknown>> {
   const a = devnet.target('A')
   const names = new Map(devnet.nodes.map(n => [n.peerId, n.name]))
   const nameOf = (peerId: string): string => names.get(peerId) ?? shortPeerId(peerId)
@@ -81,12 +81,69 @@ async function tour (devnet: Devnet, say: (line?: string) => void): Promise<Reco
   say(indent(describeNetworkStatus(status)))
   say()
   say(indent(peersTable(peers, names)))
+
+  const federated = await clinics(devnet, dir, say)
   return {
     community: { status: community.status, route, servedBy: route.peers.map(nameOf), text },
     private: { status: refusal.status, code, message: errorMessage(refusal.status, refusal.body) },
     network: status,
-    peers
+    peers,
+    federated
   }
+}
+
+const FEATURES = Array.from({ length: 30 }, (_, i) => `f${i}`)
+
+/**
+ * Step 6: the three nodes are clinics, each with a third of the breast cancer patients (a
+ * stratified split of datasets/breast_cancer.csv). A proposes a job; the owners of B and C approve
+ * it; they train a classifier together and only model updates travel.
+ */
+async function clinics (devnet: Devnet, dir: string, say: (line?: string) => void): Promise<Record<string, unknown>> {
+  say()
+  say('6. Federated learning: A, B and C are clinics, each holding a third of the Wisconsin breast')
+  say('   cancer patients. They train one classifier together; the patients never leave their clinic.')
+  const rows = readFileSync(join(PACKAGE_ROOT, 'datasets', 'breast_cancer.csv'), 'utf8').trim().split('\n').slice(1)
+  const byClass = [0, 1].map(label => rows.filter(r => r.endsWith(`,${label}`)))
+  const header = [...FEATURES, 'diagnosis'].join(',')
+  for (const [i, node] of devnet.nodes.entries()) {
+    const mine = byClass.flatMap(group => group.filter((_, k) => k % devnet.nodes.length === i))
+    const file = join(dir, `clinic-${node.name}.csv`)
+    writeFileSync(file, [header, ...mine].join('\n') + '\n')
+    await callNode(devnet.target(node.name), 'POST', '/api/plexus/data', { name: 'patients', path: file })
+    say(`   clinic ${node.name}: plexus data add patients ${file}  (${mine.length} patients)`)
+  }
+  const spec = {
+    name: 'breast-cancer', model: { kind: 'logistic' }, dataset: { name: 'patients', features: FEATURES, label: 'diagnosis' }, classes: 2,
+    rounds: 8, clients: { fraction: 1, min: 3 }, local: { epochs: 1, batchSize: 16, learningRate: 0.1 }, secureAggregation: { enabled: true }, seed: 1
+  }
+  const a = devnet.target('A')
+  const job = await callNode<{ id: string }>(a, 'POST', '/api/plexus/fl/jobs', spec)
+  say(`   A proposes job ${job.id}: logistic regression, 8 rounds, FedAvg with secure aggregation (A learns only the sum of the updates).`)
+  for (const node of devnet.nodes.filter(n => n.name !== 'A')) {
+    const target = devnet.target(node.name)
+    for (let i = 0; i < 100; i++) {
+      const list = await callNode<{ participating: Array<{ jobId: string, status: string }> }>(target, 'GET', '/api/plexus/fl/jobs')
+      if (list.participating.some(p => p.jobId === job.id)) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    await callNode(target, 'POST', `/api/plexus/fl/offers/${job.id}/join`)
+    say(`   clinic ${node.name}'s owner approves: plexus fl join ${job.id}`)
+  }
+  let result: { job: { status: string, reason: string | null, lastAccuracy: number | null }, history: Array<{ round: number, contributed: string[], trainLoss: number | null, evaluation: { accuracy: number } | null }> }
+  let shown = 0
+  while (true) {
+    result = await callNode(a, 'GET', `/api/plexus/fl/jobs/${job.id}`)
+    for (const r of result.history.slice(shown)) {
+      say(`   round ${r.round}: ${r.contributed.length} clinics, training loss ${r.trainLoss?.toFixed(3) ?? '-'}, held-out accuracy ${r.evaluation != null ? (100 * r.evaluation.accuracy).toFixed(1) + ' %' : '-'}`)
+    }
+    shown = result.history.length
+    if (!['inviting', 'running'].includes(result.job.status)) break
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  if (result.job.status !== 'completed') throw new PlexusError('PLX_ERR_INTERNAL', [`the federated job ended ${result.job.status}: ${result.job.reason ?? ''}`])
+  say(`   → done: ${(100 * (result.job.lastAccuracy ?? 0)).toFixed(1)} % accuracy on the clinics' held-out patients. Follow a job live with plexus fl watch JOB.`)
+  return { jobId: job.id, rounds: result.history.length, accuracy: result.job.lastAccuracy }
 }
 
 function explore (devnet: Devnet, temporary: boolean): string {
@@ -107,7 +164,7 @@ function explore (devnet: Devnet, temporary: boolean): string {
 export function registerDemo (program: Command): void {
   program
     .command('demo')
-    .description('a guided tour of the network on a 3-node devnet: a community request served by a peer, a private one refused, the network status')
+    .description('a guided tour on a 3-node devnet: a community request served by a peer, a private one refused, the network status, and three clinics training a model together')
     .option('--dir <dir>', 'an empty or new directory for the three nodes (default: a temporary one, removed at the end)')
     .option('--base-port <p>', 'API ports P, P+1, P+2 and p2p ports P+100… (default: free ports)', intOption('--base-port', 1, 65433))
     .option('--exit', 'stop the devnet after the steps instead of running until Ctrl+C')
@@ -152,7 +209,7 @@ export function registerDemo (program: Command): void {
 
       let seen: Record<string, unknown>
       try {
-        seen = await tour(devnet, say)
+        seen = await tour(devnet, dir, say)
       } catch (err) {
         await devnet.stop()
         cleanUp()
