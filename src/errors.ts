@@ -130,6 +130,13 @@ export const ERRORS = {
   PLX_ERR_SECAGG_STATE: { message: 'Secure aggregation step out of order: %s', status: 409, type: 'invalid_request_error' },
   PLX_ERR_SECAGG_ABORTED: { message: 'Secure aggregation round aborted: %s', status: 503, type: 'server_error' },
 
+  // Federated statistics: filters, disclosure control, GLM
+  PLX_ERR_STATS_FILTER_INVALID: { message: 'Filter expression refused: %s', status: 400, type: 'invalid_request_error', openaiCode: 'invalid_filter' },
+  PLX_ERR_STATS_DISCLOSURE: { message: 'Disclosure control refused the query: %s', status: 403, type: 'permission_error', openaiCode: 'disclosure_refused' },
+  PLX_ERR_STATS_CONFIG_INVALID: { message: 'Invalid disclosure control setting: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_STATS_GLM_INVALID: { message: 'Unusable regression input: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_STATS_GLM_FAILED: { message: 'The regression could not be fitted: %s', status: 422, type: 'invalid_request_error' },
+
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
 } as const satisfies Record<string, ErrorSpec>
