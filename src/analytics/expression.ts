@@ -29,6 +29,12 @@
  */
 import { PlexusError } from '../errors.js'
 
+/** A column's kind, when known: literals compared with it must be of the same kind. */
+export type ColumnKind = 'number' | 'string'
+
+/** Allowed columns: names, or names with their kinds (then literals are type-checked). */
+export type AllowedColumns = Iterable<string> | ReadonlyMap<string, ColumnKind>
+
 export type ComparisonOp = '=' | '!=' | '<' | '<=' | '>' | '>='
 export type Literal = number | string
 
@@ -179,7 +185,20 @@ class Parser {
   private depth = 0
   private predicates = 0
 
-  constructor (private readonly tokens: Token[], private readonly allowed: ReadonlySet<string>, private readonly limits: FilterLimits) {}
+  constructor (
+    private readonly tokens: Token[],
+    private readonly allowed: ReadonlySet<string>,
+    private readonly kinds: ReadonlyMap<string, ColumnKind> | null,
+    private readonly limits: FilterLimits
+  ) {}
+
+  private typed (column: string, pos: number, values: Literal[]): void {
+    const kind = this.kinds?.get(column)
+    if (kind == null) return
+    for (const v of values) {
+      if (typeof v !== kind) throw refuse(`column ${show(column)} holds ${kind === 'number' ? 'numbers' : 'strings'}; a ${typeof v === 'number' ? 'number' : 'string'} was given at position ${pos}`)
+    }
+  }
 
   private peek (): Token { return this.tokens[this.i]! }
   private next (): Token { return this.tokens[this.i++]! }
@@ -280,26 +299,31 @@ class Parser {
         if (values.length > this.limits.maxInValues) throw refuse(`IN list at position ${start} has more than ${this.limits.maxInValues} values`)
       }
       this.expectOp(')')
+      this.typed(column, start, values)
       return { kind: 'in', column, values, negated }
     }
     const t = this.next()
     if (t.t !== 'op' || !['=', '!=', '<', '<=', '>', '>='].includes(t.v)) {
       throw refuse(`expected a comparison (= != < <= > >=), IN or IS after the column at position ${t.pos}, found ${describeToken(t)}`)
     }
-    return { kind: 'compare', column, op: t.v as ComparisonOp, value: this.literal() }
+    const value = this.literal()
+    this.typed(column, start, [value])
+    return { kind: 'compare', column, op: t.v as ComparisonOp, value }
   }
 }
 
 /**
- * Parses filter text against the allowed columns. Throws `PLX_ERR_STATS_FILTER_INVALID` for
+ * Parses filter text against the allowed columns (with their kinds, when given as a map, so that
+ * `age = 'x'` is refused here rather than failing in DuckDB). Throws `PLX_ERR_STATS_FILTER_INVALID` for
  * anything outside the language or the limits.
  */
-export function parseFilter (text: string, allowedColumns: Iterable<string>, limits: Partial<FilterLimits> = {}): FilterExpr {
+export function parseFilter (text: string, allowedColumns: AllowedColumns, limits: Partial<FilterLimits> = {}): FilterExpr {
   const lim: FilterLimits = { ...DEFAULT_FILTER_LIMITS, ...limits }
   if (typeof text !== 'string') throw refuse('the filter must be a string')
   if (text.length > lim.maxLength) throw refuse(`the filter is ${text.length} characters long; the limit is ${lim.maxLength}`)
-  const allowed = new Set(allowedColumns)
-  return new Parser(tokenize(text, lim), allowed, lim).parse()
+  const kinds = allowedColumns instanceof Map ? allowedColumns as ReadonlyMap<string, ColumnKind> : null
+  const allowed = new Set(kinds != null ? kinds.keys() : allowedColumns as Iterable<string>)
+  return new Parser(tokenize(text, lim), allowed, kinds, lim).parse()
 }
 
 /** DuckDB quoted identifier: `"name"` with inner quotes doubled. Refuses NUL and empty names. */
@@ -345,7 +369,7 @@ export function compileFilter (expr: FilterExpr, options: CompileOptions = {}): 
 }
 
 /** Parses and compiles in one step. */
-export function compileWhere (text: string, allowedColumns: Iterable<string>, options: CompileOptions & { limits?: Partial<FilterLimits> } = {}): CompiledFilter {
+export function compileWhere (text: string, allowedColumns: AllowedColumns, options: CompileOptions & { limits?: Partial<FilterLimits> } = {}): CompiledFilter {
   return compileFilter(parseFilter(text, allowedColumns, options.limits), options)
 }
 

@@ -98,6 +98,14 @@ describe('filter expression: parsing and compiling', () => {
     assert.equal(tokenize('a<>b').at(1)?.t, 'op')
   })
 
+  it('type-checks literals when the column kinds are given', () => {
+    const kinds = new Map([['age', 'number'], ['name', 'string']] as const)
+    assert.deepEqual(compileWhere("age > 3 AND name IN ('a', 'b')", kinds).params, [3, 'a', 'b'])
+    refused(() => parseFilter("age = '3'", kinds), /column "age" holds numbers; a string was given at position 0/)
+    refused(() => parseFilter("name IN ('a', 2)", kinds), /holds strings/)
+    refused(() => parseFilter('bmi = 3', kinds), /disallowed column "bmi"/)
+  })
+
   it('quotes identifiers by doubling quotes', () => {
     assert.equal(quoteIdentifier('a"b'), '"a""b"')
     refused(() => quoteIdentifier(''))
