@@ -290,14 +290,16 @@ function samplingOf (req: GenerateRequest): Record<string, number> {
 
 /**
  * Expected cost of sending a request to a peer, in rough milliseconds: its queue (each waiting or
- * running request ahead costs a generation's worth), its decode speed, the round trip, and its
- * record. Shunned peers sort last.
+ * running request ahead costs a generation's worth), its decode speed and the round trip, scaled
+ * by its record — a good record earns up to a third off, each failure weighs heavily. Shunned
+ * peers sort last.
  */
 export function peerCost (e: PeerEntry, model: string): number {
   const tps = e.advert.models.find(m => m.name === model)?.tokensPerSecond ?? null
   const perToken = tps != null && tps > 0 ? 1000 / tps : 5
   const busy = (e.advert.load.active + e.advert.load.waiting) / Math.max(1, e.advert.load.parallel)
   const latency = e.latencyMs ?? 20
+  const record = e.reputation >= 0 ? 1 / (1 + 0.025 * e.reputation) : 1 + 0.25 * -e.reputation
   const shunned = e.reputation <= SHUNNED_REPUTATION ? 1e6 : 0
-  return perToken * 100 * (1 + busy) + latency - e.reputation * 10 + shunned
+  return (perToken * 100 * (1 + busy) + latency) * record + shunned
 }
