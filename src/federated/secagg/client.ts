@@ -13,7 +13,7 @@ import {
   type AdvertiseKeysMessage, type EncryptedSharesMessage, type MaskedInputMessage, type ShareKeysMessage, type UnmaskSharesMessage
 } from './messages.js'
 import {
-  agree, commitSeed, commitShare, deriveKey, generateX25519, open, publicKeyFromRaw, rawPrivateKey, seal,
+  agree, commitSeed, commitShare, deriveKey, generateX25519, open, publicKeyFromRaw, seal,
   selfMaskKey, KEY_BYTES, SHARE_COMMITMENT_BYTES, type X25519KeyPair
 } from './primitives.js'
 import { quantize } from './quantize.js'
@@ -113,7 +113,7 @@ export class SecAggClient {
       const seed = new Uint8Array(randomBytes(32))
       this.#seed = seed
       const seedShares = splitSecret(seed, t, xs).map(encodeShare)
-      const keyShares = splitSecret(rawPrivateKey(this.#s!.privateKey), t, xs).map(encodeShare)
+      const keyShares = splitSecret(this.#s!.privateRaw, t, xs).map(encodeShare)
 
       const session = this.config.session
       const commitments = Buffer.alloc(holders.length * COMMITMENT_PAIR_BYTES)
@@ -294,6 +294,7 @@ export class SecAggClient {
     for (const k of this.#shareKeys.values()) k.fill(0)
     this.#shareKeys.clear()
     this.#c = null
+    this.#s?.privateRaw.fill(0)
     this.#s = null
   }
 }

@@ -7,7 +7,7 @@
  */
 import {
   createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman,
-  generateKeyPairSync, hkdfSync, randomBytes, type KeyObject
+  generateKeyPairSync, hkdfSync, randomBytes, type JsonWebKey, type KeyObject
 } from 'node:crypto'
 const LABEL = 'plexus-secagg/v1'
 /** Raw X25519 key size. */
@@ -20,38 +20,54 @@ export const SHARE_COMMITMENT_BYTES = 16
 /** Bytes of a secret commitment (SHA-256). */
 export const SECRET_COMMITMENT_BYTES = 32
 
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
-
 export interface X25519KeyPair {
   privateKey: KeyObject
+  /** Raw 32-byte private key (the secret a client shares). */
+  privateRaw: Uint8Array
   /** Raw 32-byte public key. */
   publicKey: Uint8Array
 }
 
-/** A fresh X25519 key pair. */
+function fromJwkField (value: unknown): Uint8Array {
+  const raw = typeof value === 'string' ? Buffer.from(value, 'base64url') : Buffer.alloc(0)
+  if (raw.length !== KEY_BYTES) throw new Error('unexpected JWK of an X25519 key')
+  return new Uint8Array(raw)
+}
+
+/**
+ * A fresh X25519 key pair. The keys leave generateKeyPairSync as JWK and the private key is
+ * imported again, so that no key object made by generateKeyPairSync is ever exported: Node 20
+ * deadlocks exporting such a key as JWK when a garbage collection runs meanwhile (the collected
+ * key-generation job locks the key's mutex, which the export holds) — this module's benchmark hit
+ * it. (JWK rather than DER: OpenSSL 3's DER decoder costs ~0.35 ms per private key, JWK ~35 µs.)
+ */
 export function generateX25519 (): X25519KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519')
-  return { privateKey, publicKey: rawPublicKey(publicKey) }
+  // @types/node has no overload for JWK encodings; Node returns the two JWK objects.
+  const { privateKey, publicKey } = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } } as never) as unknown as { privateKey: JsonWebKey, publicKey: JsonWebKey }
+  return {
+    privateKey: createPrivateKey({ key: privateKey, format: 'jwk' }),
+    privateRaw: fromJwkField(privateKey.d),
+    publicKey: fromJwkField(publicKey.x)
+  }
 }
 
-/** The raw 32 bytes of an X25519 public key object. */
-export function rawPublicKey (key: KeyObject): Uint8Array {
-  return new Uint8Array(Buffer.from(String(key.export({ format: 'jwk' }).x), 'base64url'))
+/** The raw 32-byte public key that belongs to an X25519 private key object. */
+export function publicKeyOf (privateKey: KeyObject): Uint8Array {
+  return fromJwkField(createPublicKey(privateKey).export({ format: 'jwk' }).x)
 }
 
-/** The raw 32 bytes of an X25519 private key object (its secret scalar before clamping). */
-export function rawPrivateKey (key: KeyObject): Uint8Array {
-  return new Uint8Array(Buffer.from(String(key.export({ format: 'jwk' }).d), 'base64url'))
-}
-
-/** An X25519 private key object from its raw 32 bytes. */
-export function privateKeyFromRaw (raw: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' })
+/**
+ * An X25519 private key object from its raw 32 bytes. JWK import wants the public key too but
+ * does not check it against the private key: compare {@link publicKeyOf} when that matters.
+ */
+export function privateKeyFromRaw (raw: Uint8Array, publicRaw: Uint8Array): KeyObject {
+  const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(raw), x: b64(publicRaw) }, format: 'jwk' })
 }
 
 /** An X25519 public key object from its raw 32 bytes. */
 export function publicKeyFromRaw (raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' })
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url') }, format: 'jwk' })
 }
 
 /**

@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import type { z } from 'zod'
 import { PlexusError, isPlexusError } from '../../errors.js'
 import { resolveConfig, type ResolvedConfig, type SecAggConfig } from './config.js'
@@ -19,7 +19,7 @@ import {
   type EncryptedSharesMessage, type RosterEntry, type RosterMessage, type UnmaskRequestMessage
 } from './messages.js'
 import {
-  agree, commitSeed, commitShare, deriveKey, generateX25519, privateKeyFromRaw, publicKeyFromRaw, rawPublicKey,
+  agree, commitSeed, commitShare, deriveKey, generateX25519, privateKeyFromRaw, publicKeyFromRaw, publicKeyOf,
   sameBytes, selfMaskKey, KEY_BYTES, SHARE_COMMITMENT_BYTES
 } from './primitives.js'
 import { dequantize } from './quantize.js'
@@ -242,12 +242,12 @@ export class SecAggServer {
       const advertised = fromBase64url(roster.entries[roster.indexOf(v)]!.sPublicKey, KEY_BYTES)!
       const raw = this.#reconstruct(v, 's', s => {
         try {
-          return sameBytes(rawPublicKey(createPublicKey(privateKeyFromRaw(s))), advertised)
+          return sameBytes(publicKeyOf(privateKeyFromRaw(s, advertised)), advertised)
         } catch {
           return false
         }
       })
-      const privateKey = privateKeyFromRaw(raw)
+      const privateKey = privateKeyFromRaw(raw, advertised)
       for (const w of roster.neighbours(v)) {
         if (!this.#u3.has(w)) continue
         // w's masked input carries sign(w, v)·PRG(s_wv); take it out.
