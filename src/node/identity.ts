@@ -1,4 +1,4 @@
-import { generateKeyPairSync, createPrivateKey, createPublicKey, sign, verify, createHash, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, createPrivateKey, createPublicKey, sign, verify, createHash, type KeyObject, type JsonWebKey } from 'node:crypto'
 import { existsSync, statSync } from 'node:fs'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
@@ -42,10 +42,14 @@ function fromKeyObjects (priv: KeyObject, pub: KeyObject): NodeIdentity {
 /** Creates a new identity file; refuses to overwrite an existing one. */
 export function createIdentity (path: string): NodeIdentity {
   if (existsSync(path)) throw new PlexusError('PLX_ERR_IDENTITY_INVALID', [`${path} already exists`])
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
+  // JWK straight from key generation: exporting a freshly generated KeyObject can deadlock Node 20
+  // when a garbage collection runs during the export.
+  // (@types/node 20 lacks the JWK overload that Node 20 supports.)
+  const generate = generateKeyPairSync as unknown as (type: 'ed25519', options: object) => { privateKey: JsonWebKey }
+  const { privateKey: jwk } = generate('ed25519', { privateKeyEncoding: { format: 'jwk' }, publicKeyEncoding: { format: 'jwk' } })
   writeJsonAtomic(path, { type: 'Ed25519', privateKey: jwk.d, publicKey: jwk.x, createdAt: new Date().toISOString() }, 0o600)
-  return fromKeyObjects(privateKey, publicKey)
+  const priv = createPrivateKey({ key: jwk, format: 'jwk' })
+  return fromKeyObjects(priv, createPublicKey(priv))
 }
 
 /** Loads the identity, checking that the file is private to its owner and self-consistent. */
