@@ -2,6 +2,7 @@
 import '../polyfills.js'
 import { randomBytes } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../logger.js'
 import type { InferenceEngine } from '../inference/engine.js'
 import type { Signer } from '../crypto/signing.js'
@@ -64,6 +65,8 @@ export interface NetworkStatus {
 }
 
 const PING_EVERY_MS = 10_000
+/** How long a pre-opened inference stream may wait for its request (the server allows 10 s). */
+const IDLE_STREAM_MS = 5_000
 
 /**
  * The node on the network: its libp2p host, the adverts it sends and receives, the peer table,
@@ -79,6 +82,8 @@ export class PlexusNetwork {
   readonly #log: Logger
   #pinger: NodeJS.Timeout | null = null
   readonly #outbound = new Map<string, OutboundJob>()
+  readonly #idle = new Map<string, Promise<{ stream: Stream, openedAt: number } | null>>()
+  #stopping = false
 
   private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig) {
     this.libp2p = libp2p
@@ -158,14 +163,47 @@ export class PlexusNetwork {
     const id = randomBytes(9).toString('base64url')
     const entry: OutboundJob = { id, peerId, model: job.model, startedAt: new Date().toISOString(), tokens: job.resume?.length ?? 0 }
     this.#outbound.set(id, entry)
+    const dialer = { dialProtocol: async (peer: PeerId, protocol: string, o: { signal?: AbortSignal }) => await this.#inferStream(peer, protocol, o) }
     try {
-      return await requestInference(this.libp2p, peerIdFromString(peerId), { ...job, id, network: this.#config.networkId }, this.inferStats, {
+      return await requestInference(dialer as unknown as Pick<PlexusLibp2p, 'dialProtocol'>, peerIdFromString(peerId), { ...job, id, network: this.#config.networkId }, this.inferStats, {
         ...options,
         onPiece: (ids, text) => { entry.tokens += ids.length; options.onPiece(ids, text) }
       })
     } finally {
       this.#outbound.delete(id)
+      this.#prepareStream(peerId)
     }
+  }
+
+  /**
+   * An inference stream to a peer: the idle one opened after the previous request when it is
+   * still fresh (opening a stream costs ~10 round trips, most of the time to first token over
+   * libp2p), else a new one.
+   */
+  async #inferStream (peer: PeerId, protocol: string, options: { signal?: AbortSignal }): Promise<Stream> {
+    const key = peer.toString()
+    const held = this.#idle.get(key)
+    this.#idle.delete(key)
+    const ready = held != null ? await held : null
+    if (ready != null && ready.stream.status === 'open' && ready.stream.readBufferLength === 0 && performance.now() - ready.openedAt < IDLE_STREAM_MS) return ready.stream
+    ready?.stream.abort(new Error('idle too long'))
+    return await this.libp2p.dialProtocol(peer, protocol, { ...options, negotiateFully: false })
+  }
+
+  /** Opens the next request's stream to a peer we just used, in the background. */
+  #prepareStream (peerId: string): void {
+    if (this.#idle.has(peerId) || this.#stopping || !this.isConnected(peerId)) return
+    const opening = this.libp2p.dialProtocol(peerIdFromString(peerId), INFER_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      .then(stream => {
+        // The server gives a stream 10 s to carry its request: drop ours well before.
+        const timer = setTimeout(() => {
+          if (this.#idle.get(peerId) === opening) this.#idle.delete(peerId)
+          stream.abort(new Error('idle'))
+        }, IDLE_STREAM_MS)
+        timer.unref()
+        return { stream, openedAt: performance.now() }
+      }, () => null)
+    this.#idle.set(peerId, opening)
   }
 
   /** This node's requests running on peers right now. */
@@ -232,6 +270,9 @@ export class PlexusNetwork {
   }
 
   async stop (): Promise<void> {
+    this.#stopping = true
+    for (const held of this.#idle.values()) void held.then(r => r?.stream.abort(new Error('stopping')))
+    this.#idle.clear()
     if (this.#pinger != null) clearInterval(this.#pinger)
     this.#adverts.stop()
     this.#server.stop()
