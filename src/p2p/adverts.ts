@@ -138,6 +138,8 @@ export class AdvertService {
   #lastPublishedAt = 0
   #timer: NodeJS.Timeout | null = null
   #soon: NodeJS.Timeout | null = null
+  #answer: NodeJS.Timeout | null = null
+  #lastAnswer = 0
   readonly stats: AdvertStats = { published: 0, accepted: 0, rejected: {} }
   readonly #onMessage = (evt: CustomEvent<Message>): void => { this.#received(evt.detail) }
   readonly #onSubscription = (): void => { this.publishSoon() }
@@ -167,7 +169,8 @@ export class AdvertService {
     const { pubsub } = this.#c
     if (this.#timer != null) clearInterval(this.#timer)
     if (this.#soon != null) clearTimeout(this.#soon)
-    this.#timer = this.#soon = null
+    if (this.#answer != null) clearTimeout(this.#answer)
+    this.#timer = this.#soon = this.#answer = null
     pubsub.removeEventListener('message', this.#onMessage)
     pubsub.removeEventListener('subscription-change', this.#onSubscription)
     pubsub.topicValidators.delete(this.#topic)
@@ -239,6 +242,21 @@ export class AdvertService {
     // Validated already; parse again (cheap) to get the typed payload.
     const r = verifyAdvert(message.data, message.from.toString(), this.#init.networkId)
     if (typeof r === 'string') return
+    const known = this.#c.table.seqOf(r.peerId) >= 0
     if (this.#c.table.upsert(r)) this.stats.accepted++
+    // A newcomer learns about everyone within about a second instead of waiting for each peer's
+    // periodic advert: answer the first advert of an unknown peer with ours (at most once a second).
+    if (!known) this.#answerNewcomer()
+  }
+
+  #answerNewcomer (): void {
+    if (this.#answer != null) return
+    const wait = Math.max(0, this.#lastAnswer + 1000 - Date.now())
+    this.#answer = setTimeout(() => {
+      this.#answer = null
+      this.#lastAnswer = Date.now()
+      void this.publish()
+    }, wait)
+    this.#answer.unref()
   }
 }

@@ -154,8 +154,9 @@ export class PlexusNetwork {
     } catch {}
   }
 
+  /** Latency pings go to connected peers only: for any other, libp2p would first search the DHT. */
   #pingAll (): void {
-    for (const e of this.table.list()) void this.#ping(e.peerId)
+    for (const e of this.table.list()) if (this.isConnected(e.peerId)) void this.#ping(e.peerId)
   }
 
   /** Runs a community job on a peer (see `requestInference`). */
