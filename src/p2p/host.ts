@@ -20,6 +20,9 @@ import type { NetworkConfig } from './config.js'
 
 export type PlexusLibp2p = Libp2p<{ identify: Identify, ping: Ping, pubsub: GossipSub, dht: KadDHT }>
 
+const LOOPBACK_IPS = ['127.0.0.1', '::1']
+const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
+
 const SWARM_KEY = /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-fA-F]{64}\s*$/
 
 /** Reads a libp2p swarm key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
@@ -75,7 +78,10 @@ export async function createHost (seed: Uint8Array, config: NetworkConfig, agent
         ...(bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList })] : []),
         ...(config.mdns ? [mdns({ serviceTag: `plexus-${config.networkId}.local` })] : [])
       ],
-      connectionManager: { maxConnections: config.maxConnections },
+      // Many nodes on one host (a devnet, or several on a workstation) share 127.0.0.1: let them
+      // past the per-IP inbound rate limit, and keep gossipsub from scoring them down for IP
+      // colocation (beyond 10 peers on one IP it graylists them and adverts stop flowing).
+      connectionManager: { maxConnections: config.maxConnections, allow: LOOPBACK_NETS },
       connectionGater: {
         denyDialPeer: refused,
         denyInboundEncryptedConnection: refused,
@@ -84,7 +90,7 @@ export async function createHost (seed: Uint8Array, config: NetworkConfig, agent
       services: {
         identify: identify(),
         ping: ping(),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, scoreParams: { IPColocationFactorWhitelist: new Set(LOOPBACK_IPS) } }),
         dht: kadDHT({ protocol: `/plexus/${config.networkId}/kad/1.0.0`, clientMode: false })
       }
     }) as PlexusLibp2p
