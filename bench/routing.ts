@@ -90,6 +90,13 @@ interface PathStats {
   route: string | null
 }
 
+/** A request that failed. `round` −1: warm-up. */
+interface Failure {
+  path: string
+  round: number
+  message: string
+}
+
 interface ModelResult {
   model: string
   rounds: number
@@ -97,6 +104,7 @@ interface ModelResult {
   /** True when the statistics use all rounds because too few were undisturbed. */
   disturbed: boolean
   stats: PathStats[]
+  failures: Failure[]
 }
 
 async function waitForAdverts (nodes: PlexusProcess[], models: string[], timeoutMs = 60_000): Promise<number> {
@@ -115,12 +123,19 @@ async function waitForAdverts (nodes: PlexusProcess[], models: string[], timeout
 
 async function measureModel (model: string, paths: Path[], o: { tokens: number, reps: number, warmup: number, temperature: number }): Promise<ModelResult> {
   const body = { model, prompt: PROMPT, max_tokens: o.tokens, seed: SEED, temperature: o.temperature }
-  const send = async (p: Path): Promise<Sample & { path: string }> => {
+  const failures: Failure[] = []
+  // A failed request (an error event or HTTP error) is recorded and left out of the statistics.
+  const send = async (p: Path, round: number): Promise<Sample | null> => {
     const before = p.pids.map((pid) => processCpuSeconds(pid))
-    const s = await streamTimed(`${p.url}/v1/completions`, body, p.headers)
-    return { path: p.name, round: -1, s, cpu: p.pids.map((pid, i) => processCpuSeconds(pid) - before[i]!) }
+    try {
+      const s = await streamTimed(`${p.url}/v1/completions`, body, p.headers)
+      return { round, s, cpu: p.pids.map((pid, i) => processCpuSeconds(pid) - before[i]!) }
+    } catch (err) {
+      failures.push({ path: p.name, round, message: (err as Error).message.replace(/^http:\/\/[^ ]+ /, '') })
+      return null
+    }
   }
-  for (let i = 0; i < o.warmup; i++) for (const p of paths) await send(p)
+  for (let i = 0; i < o.warmup; i++) for (const p of paths) await send(p, -1)
   const samples = new Map<string, Sample[]>(paths.map((p) => [p.name, []]))
   const rounds: Round[] = []
   const allPids = [...new Set(paths.flatMap((p) => p.pids))]
@@ -130,8 +145,8 @@ async function measureModel (model: string, paths: Path[], o: { tokens: number, 
     const order = paths.map((_, i) => paths[(i + r) % paths.length]!)
     const meter = cpuMeter(() => allPids.reduce((a, pid) => a + processCpuSeconds(pid), 0))
     for (const p of order) {
-      const x = await send(p)
-      samples.get(p.name)!.push({ ...x, round: r })
+      const x = await send(p, r)
+      if (x != null) samples.get(p.name)!.push(x)
     }
     rounds.push({ foreign: meter.stop().foreign })
   }
@@ -165,7 +180,7 @@ async function measureModel (model: string, paths: Path[], o: { tokens: number, 
       route: mine[0]?.s.route ?? null
     }
   })
-  return { model, rounds: o.reps, undisturbed: clean.length, disturbed, stats }
+  return { model, rounds: o.reps, undisturbed: clean.length, disturbed, stats, failures }
 }
 
 function traceTable (runs: Record<string, Marks[]>): string {
@@ -274,9 +289,9 @@ async function main (): Promise<void> {
       log(`## ${id}: ${r.rounds} interleaved rounds, ${r.undisturbed} undisturbed${r.disturbed ? ' — too few: statistics over all rounds (*)' : ' (statistics over those)'}`)
       const local = r.stats[0]!
       log(formatTable(
-        ['path', 'route', 'TTFT p50 ms', 'p90', 'Δ p50 vs local', 'Δ paired', 'decode tok/s', '÷ local', '÷ paired', 'events/req', 'tok/event', 'CPU ms/req (B, A)', 'same text'],
+        ['path', 'route', 'n', 'TTFT p50 ms', 'p90', 'Δ p50 vs local', 'Δ paired', 'decode tok/s', '÷ local', '÷ paired', 'events/req', 'tok/event', 'CPU ms/req (B, A)', 'same text'],
         r.stats.map((s) => [
-          s.path, s.route ?? '?', `${fmt(s.ttftP50, 2)}${mark}`, fmt(s.ttftP90, 2),
+          s.path, s.route ?? '?', String(s.n), `${fmt(s.ttftP50, 2)}${mark}`, fmt(s.ttftP90, 2),
           s === local ? '' : fmt(s.ttftP50 - local.ttftP50, 2), s === local ? '' : fmt(s.ttftPairedDiff, 2),
           `${fmt(s.tps)}${mark}`, s === local ? '' : fmt(s.tps / local.tps, 3), s === local ? '' : fmt(s.tpsPairedRatio, 3),
           fmt(s.events), fmt(s.tokens / s.events, 1), s.cpuMs.map((c) => fmt(c)).join(' + '), s.sameText ? 'yes' : 'NO'
@@ -285,8 +300,10 @@ async function main (): Promise<void> {
       for (const s of r.stats.slice(1)) {
         const over = s.ttftP50 - local.ttftP50
         const ratio = s.tps / local.tps
-        log(`  ${s.path}: TTFT overhead ${fmt(over, 2)} ms p50 (goal ≤ 2): ${over <= 2 ? 'met' : 'NOT met'}; throughput ${fmt(ratio, 3)}× (goal ≥ 0.9): ${ratio >= 0.9 ? 'met' : 'NOT met'}`)
+        const failed = r.failures.filter((f) => f.path === s.path).length
+        log(`  ${s.path}: TTFT overhead ${fmt(over, 2)} ms p50 (goal ≤ 2): ${over <= 2 ? 'met' : 'NOT met'}; throughput ${fmt(ratio, 3)}× (goal ≥ 0.9): ${ratio >= 0.9 ? 'met' : 'NOT met'}${failed > 0 ? `; ${failed} request${failed === 1 ? '' : 's'} FAILED (below)` : ''}`)
       }
+      for (const f of r.failures) log(`  FAILED: ${f.path} request, ${f.round < 0 ? 'warm-up' : `round ${f.round + 1}`}: ${f.message}`)
       if (r.stats.some((s) => s.tokens < tokens)) log(`  note: the seeded generation ended after ${fmt(local.tokens)} of ${tokens} tokens (the model sampled end-of-text)`)
       log()
     }
