@@ -198,7 +198,9 @@ export class PlexusNetwork {
       .then(stream => {
         // The server gives a stream 10 s to carry its request: drop ours well before.
         const timer = setTimeout(() => {
-          if (this.#idle.get(peerId) === opening) this.#idle.delete(peerId)
+          // Only a stream still waiting here: one handed to a request is that request's now.
+          if (this.#idle.get(peerId) !== opening) return
+          this.#idle.delete(peerId)
           stream.abort(new Error('idle'))
         }, IDLE_STREAM_MS)
         timer.unref()
