@@ -10,54 +10,14 @@
  * @packageDocumentation
  */
 import type { Stream } from '@libp2p/interface'
-import type { GenerateRequest, InferenceEngine } from '../../src/inference/engine.js'
+import type { InferenceEngine } from '../../src/inference/engine.js'
 import { readFrames, sendFrame } from '../../src/p2p/framing.js'
-import { INFER_PROTOCOL, InferRequestSchema, MAX_INFER_FRAME_BYTES } from '../../src/p2p/infer-protocol.js'
-import type { InferRequest, ServerFrame } from '../../src/p2p/infer-protocol.js'
+import { INFER_PROTOCOL, InferRequestSchema, MAX_INFER_FRAME_BYTES, TokenBatcher, toGenerateRequest } from '../../src/p2p/infer-protocol.js'
+import type { ServerFrame } from '../../src/p2p/infer-protocol.js'
 import { startNode, stopNodes, waitForNetworkModel } from './route-trace.js'
 import type { Traced } from './route-trace.js'
 import { decodeTps, streamTimed } from './sse-stream.js'
 import { median } from './stats.js'
-
-/** Copy of src/p2p/infer-protocol.ts's TokenBatcher with the window as a parameter. */
-class WindowBatcher {
-  #ids: number[] = []
-  #text = ''
-  #lastSent = 0
-  #timer: NodeJS.Timeout | null = null
-  frames = 0
-  constructor (readonly windowMs: number, readonly emit: (frame: ServerFrame) => void) {}
-
-  add (ids: number[], text: string): void {
-    this.#ids.push(...ids)
-    this.#text += text
-    const since = performance.now() - this.#lastSent
-    if (since >= this.windowMs) this.flush()
-    else this.#timer ??= setTimeout(() => this.flush(), this.windowMs - since)
-  }
-
-  flush (): void {
-    if (this.#timer != null) { clearTimeout(this.#timer); this.#timer = null }
-    if (this.#ids.length === 0) return
-    this.emit({ type: 'tokens', ids: this.#ids, text: this.#text })
-    this.frames++
-    this.#ids = []
-    this.#text = ''
-    this.#lastSent = performance.now()
-  }
-}
-
-/** Copy of src/p2p/infer-protocol.ts's toGenerateRequest. */
-function toGenerateRequest (req: InferRequest): GenerateRequest {
-  return {
-    model: req.model,
-    ...(req.messages != null ? { messages: req.messages } : { prompt: req.prompt }),
-    ...(req.maxTokensIsCap === true ? { maxTokensCap: req.maxTokens } : { maxTokens: req.maxTokens }),
-    ...req.sampling,
-    stop: req.stop,
-    resumeTokens: req.resume
-  }
-}
 
 /** The server side of one stream with a given batching window (the real handler, simplified). */
 async function serve (engine: InferenceEngine, windowMs: number, stream: Stream): Promise<void> {
@@ -73,7 +33,7 @@ async function serve (engine: InferenceEngine, windowMs: number, stream: Stream)
       job.abort()
     })()
     stream.addEventListener('close', () => job.abort(), { once: true })
-    const batcher = new WindowBatcher(windowMs, (frame) => { void send(frame).catch(() => job.abort()) })
+    const batcher = new TokenBatcher((frame) => { void send(frame).catch(() => job.abort()) }, windowMs)
     const result = await engine.generate(toGenerateRequest(parsed.data), { signal: job.signal, onPiece: (ids, text) => batcher.add(ids, text) })
     batcher.flush()
     await send({ type: 'done', finishReason: result.finishReason, usage: result.usage })

@@ -110,7 +110,9 @@ export async function flCall (
 /** Serves calls: `handler` gets the caller's peer id and the parsed message and returns the reply. */
 export function flHandler (
   handler: (peer: string, message: unknown) => Promise<Record<string, unknown>>,
-  traffic?: FlTraffic
+  traffic?: FlTraffic,
+  /** Told how many bytes the reply to each message took (per-job accounting). */
+  onReplied?: (message: unknown, bytes: number) => void
 ): (stream: Stream, connection: Connection) => Promise<void> {
   return async (stream, connection) => {
     const peer = connection.remotePeer.toString()
@@ -125,6 +127,7 @@ export function flHandler (
       }
       const sent = await writeMessage(stream, reply, traffic)
       if (traffic != null) traffic.bytesOut += sent
+      onReplied?.(message, sent)
       await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => stream.abort(new Error('close timed out')))
     } catch (err) {
       stream.abort(err as Error)

@@ -81,7 +81,11 @@ export class FederatedService {
   async start (): Promise<void> {
     const network = this.#c.network
     if (network != null) {
-      await network.libp2p.handle(FL_PROTOCOL, flHandler(async (peer, message) => await this.#handle(peer, message), this.traffic), { maxInboundStreams: 256 })
+      const countSent = (message: unknown, bytes: number): void => {
+        const jobId = (message as { jobId?: unknown } | null)?.jobId
+        if (typeof jobId === 'string') this.participant.countSent(jobId, bytes)
+      }
+      await network.libp2p.handle(FL_PROTOCOL, flHandler(async (peer, message) => await this.#handle(peer, message), this.traffic, countSent), { maxInboundStreams: 256 })
     }
     for (const id of this.#store.ids()) {
       const saved = this.#store.load(id)
@@ -129,11 +133,7 @@ export class FederatedService {
       running.coordinator.addJoin(peer)
       return {}
     }
-    const before = this.traffic.bytesOut
-    const reply = await this.participant.handle(peer, message)
-    const jobId = (message as { jobId?: unknown }).jobId
-    if (typeof jobId === 'string') queueMicrotask(() => this.participant.countSent(jobId, this.traffic.bytesOut - before))
-    return reply
+    return await this.participant.handle(peer, message)
   }
 
   /** Creates and starts a job as its coordinator. */

@@ -243,7 +243,8 @@ export class InferServer {
   }
 }
 
-function toGenerateRequest (req: InferRequest): GenerateRequest {
+/** The engine request a peer's inference request stands for. */
+export function toGenerateRequest (req: InferRequest): GenerateRequest {
   return {
     model: req.model,
     ...(req.messages != null ? { messages: req.messages } : { prompt: req.prompt }),
@@ -270,28 +271,31 @@ async function nextWithin<T> (it: AsyncIterator<T>, ms: number): Promise<T | und
 
 /**
  * Groups token pieces into frames: a piece is sent at once when the last frame went out more than
- * `BATCH_WINDOW_MS` ago, else it waits (at most that long) for company. Fast models then pay one
- * frame per several tokens; slow ones see every token immediately.
+ * `windowMs` ago, else it waits (at most that long) for company. Fast models then pay one frame
+ * per several tokens; slow ones see every token immediately.
  */
-class TokenBatcher {
+export class TokenBatcher {
   #ids: number[] = []
   #text = ''
   #lastSent = 0
   #timer: NodeJS.Timeout | null = null
-  constructor (readonly emit: (frame: ServerFrame) => void) {}
+  /** Frames emitted so far. */
+  frames = 0
+  constructor (readonly emit: (frame: ServerFrame) => void, readonly windowMs: number = BATCH_WINDOW_MS) {}
 
   add (ids: number[], text: string): void {
     this.#ids.push(...ids)
     this.#text += text
     const since = performance.now() - this.#lastSent
-    if (since >= BATCH_WINDOW_MS) this.flush()
-    else this.#timer ??= setTimeout(() => this.flush(), BATCH_WINDOW_MS - since)
+    if (since >= this.windowMs) this.flush()
+    else this.#timer ??= setTimeout(() => this.flush(), this.windowMs - since)
   }
 
   flush (): void {
     if (this.#timer != null) { clearTimeout(this.#timer); this.#timer = null }
     if (this.#ids.length === 0) return
     this.emit({ type: 'tokens', ids: this.#ids, text: this.#text })
+    this.frames++
     this.#ids = []
     this.#text = ''
     this.#lastSent = performance.now()

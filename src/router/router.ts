@@ -105,11 +105,11 @@ export class Router {
   }
 
   /** Live peers advertising `model` and accepting community jobs, best first. */
-  #peersWith (model: string, maxTokens?: number): PeerEntry[] {
+  #peersWith (model: string): PeerEntry[] {
     const table = this.#c.network?.table
     if (table == null) return []
     return table.list()
-      .filter(e => e.advert.community.accepts && e.advert.models.some(m => m.name === model) && (maxTokens == null || maxTokens <= e.advert.community.maxTokens))
+      .filter(e => e.advert.community.accepts && e.advert.models.some(m => m.name === model))
       .sort((a, b) => peerCost(a, model) - peerCost(b, model))
   }
 
@@ -122,24 +122,25 @@ export class Router {
   #plan (req: GenerateRequest, tag: PrivacyTag): Plan {
     const model = req.model
     const local = this.#c.engine.registry.has(model)
+    const offering = this.#peersWith(model)
     if (tag.level === 'private' || tag.pinnedBy.length > 0) {
       if (local) return { kind: 'local' }
-      const offered = this.#peersWith(model).length
+      const offered = offering.length
       if (offered === 0 && !this.cloud.offers(model)) throw new PlexusError('PLX_ERR_MODEL_NOT_FOUND', [model], { param: 'model' })
       const where = [offered > 0 ? `${offered} peer${offered === 1 ? '' : 's'}` : '', this.cloud.models.includes(model) ? 'the cloud upstream' : ''].filter(w => w !== '').join(' and ')
       throw new PlexusError('PLX_ERR_NO_LOCAL_CAPACITY', [model, `it is not on this node${where !== '' ? `; ${where} can serve it if you mark the request community or cloud` : ''}`])
     }
     if (local && this.#localHasRoom(model)) return { kind: 'local' }
-    const candidates = this.#peersWith(model, req.maxTokens)
+    const maxTokens = req.maxTokens
+    const candidates = maxTokens == null ? offering : offering.filter(e => maxTokens <= e.advert.community.maxTokens)
     if (candidates.length > 0) return { kind: 'peers', candidates }
     if (local) return { kind: 'local' }
     if (tag.level === 'cloud' && this.cloud.offers(model)) return { kind: 'cloud' }
-    const anywhere = this.#peersWith(model).length > 0 || this.cloud.offers(model)
-    if (!anywhere && !this.cloud.configured) throw new PlexusError('PLX_ERR_MODEL_NOT_FOUND', [model], { param: 'model' })
+    if (offering.length === 0 && !this.cloud.configured) throw new PlexusError('PLX_ERR_MODEL_NOT_FOUND', [model], { param: 'model' })
     const why = this.#c.network == null
       ? 'the peer-to-peer network is off and the model is not on this node'
-      : this.#peersWith(model).length > 0
-        ? `the peers offering it do not accept max_tokens ${req.maxTokens ?? ''}`.trim()
+      : offering.length > 0
+        ? `the peers offering it do not accept max_tokens ${maxTokens ?? ''}`.trim()
         : tag.level === 'community' && this.cloud.offers(model)
           ? 'no peer offers it (the cloud upstream does; mark the request cloud to allow that)'
           : 'no peer offers it'
