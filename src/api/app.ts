@@ -8,6 +8,8 @@ import type { Router } from '../router/router.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import { networkRoutes } from './plexus/network.js'
 import { federatedRoutes } from './plexus/federated.js'
+import { statsRoutes } from './plexus/stats.js'
+import type { StatsService } from '../analytics/service.js'
 import type { DataRegistry } from '../data/registry.js'
 import type { FederatedService } from '../federated/service.js'
 import type { ApiKeyStore } from '../auth/keys.js'
@@ -26,6 +28,7 @@ export interface ApiComponents {
   network: PlexusNetwork | null
   data: DataRegistry
   federated: FederatedService
+  stats: StatsService
   cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
@@ -126,6 +129,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
 
   await app.register(networkRoutes, { network: components.network, router: components.router })
   await app.register(federatedRoutes, { data: components.data, federated: components.federated })
+  await app.register(statsRoutes, { stats: components.stats })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

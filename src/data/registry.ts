@@ -201,6 +201,29 @@ export class DataRegistry {
     return { x, y, rows, features: features.length, classes }
   }
 
+  /**
+   * The rows of a dataset that match `where` and have a value in every one of `columns` (complete
+   * cases), column by column, with DuckDB's stable row ids. Only for computations inside the node:
+   * callers release aggregates, never these values. Column names must already be checked against
+   * the dataset's allowed columns.
+   */
+  async select (name: string, columns: readonly string[], where: { sql: string, params: Array<number | string> } | null): Promise<{ rowids: number[], values: Array<Array<number | string>> }> {
+    const record = this.get(name)
+    for (const c of columns) if (!record.columns.some(k => k.name === c)) throw new PlexusError('PLX_ERR_DATASET_INVALID', [`dataset '${name}' has no column '${c}'`])
+    const conditions = [...(where != null ? [where.sql] : []), ...columns.map(c => `${quoteIdent(c)} IS NOT NULL`)]
+    const sql = `SELECT rowid AS "__rowid"${columns.map(c => `, ${quoteIdent(c)}`).join('')} FROM ${tableOf(name)}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`
+    const result = await this.#serial(async () => await this.#conn.runAndReadAll(sql, where?.params ?? []))
+    const cols = result.getColumnsJS()
+    const plain = (v: unknown): number | string => typeof v === 'bigint' ? Number(v) : typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'number' ? v : String(v)
+    return { rowids: (cols[0] ?? []).map(v => Number(v)), values: columns.map((_c, j) => (cols[j + 1] ?? []).map(plain)) }
+  }
+
+  /** Column kinds for the filter language: numeric columns compare with numbers, others with strings. */
+  kinds (name: string): Map<string, 'number' | 'string'> {
+    const record = this.get(name)
+    return new Map(record.columns.filter(c => record.allowedColumns.includes(c.name)).map(c => [c.name, NUMERIC.test(c.type) ? 'number' : 'string']))
+  }
+
   async close (): Promise<void> {
     await this.#queue
     this.#conn.closeSync()

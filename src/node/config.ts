@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { totalmem } from 'node:os'
 import { z } from 'zod'
+import { STATS_FUNCTIONS } from '../analytics/functions.js'
 import { PlexusError } from '../errors.js'
 import { readJsonFile, writeJsonAtomic } from './json-file.js'
 
@@ -111,13 +112,40 @@ export const FederatedConfigSchema = z.strictObject({
   autoAcceptFrom: z.array(z.union([PeerIdString, z.literal('*')])).max(10_000).default([])
 })
 
+const DisclosureConfigSchema = z.strictObject({
+  /** nfilter.tab: smallest non-zero table cell. */
+  tab: z.number().int().min(0).max(1_000_000).default(3),
+  /** nfilter.subset: smallest subset, and smallest difference between an analyst's subsets. */
+  subset: z.number().int().min(0).max(1_000_000).default(3),
+  /** nfilter.glm: most model parameters per row. */
+  glm: z.number().gt(0).max(1).default(0.33),
+  levelsMax: z.number().int().min(2).max(1000).default(40),
+  levelsDensity: z.number().gt(0).max(1).default(0.33),
+  /** Largest share of a sum the `dominanceTop` largest contributions may hold. */
+  dominanceShare: z.number().gt(0).max(1).default(0.9),
+  dominanceTop: z.number().int().min(1).max(100).default(1)
+})
+
+export const StatsConfigSchema = z.strictObject({
+  /** Functions that run at once; others wait for the owner in `plexus data approvals`. */
+  autoApprove: z.array(z.enum(STATS_FUNCTIONS)).default([...STATS_FUNCTIONS]),
+  /** Analysts (peer ids) allowed to query this node's datasets; null: any peer of the network. */
+  allowAnalysts: z.array(z.union([PeerIdString, z.literal('*')])).max(10_000).nullable().default(null),
+  disclosure: DisclosureConfigSchema.default(DisclosureConfigSchema.parse({})),
+  /** A cell below `tab` (or a group below `subset`): refuse the whole query, or release it with that cell suppressed. */
+  smallCells: z.enum(['refuse', 'suppress']).default('refuse'),
+  /** ε each analyst may spend here on differentially private queries. */
+  privacyBudget: z.number().min(0).max(1000).default(10)
+})
+
 export const ConfigSchema = z.strictObject({
   api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
   cabinets: CabinetsConfigSchema.default(CabinetsConfigSchema.parse({})),
   network: NetworkConfigSchema.default(NetworkConfigSchema.parse({})),
   router: RouterConfigSchema.default(RouterConfigSchema.parse({})),
-  federated: FederatedConfigSchema.default(FederatedConfigSchema.parse({}))
+  federated: FederatedConfigSchema.default(FederatedConfigSchema.parse({})),
+  stats: StatsConfigSchema.default(StatsConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
@@ -125,7 +153,7 @@ type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof
 export type ConfigOverrides = DeepPartial<PlexusConfig>
 
 type Section = keyof PlexusConfig
-const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated']
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated', 'stats']
 
 const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'list']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
@@ -146,7 +174,8 @@ const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'lis
   ['PLEXUS_DEFAULT_PRIVACY', 'router', 'defaultPrivacy', 'string'],
   ['PLEXUS_CLOUD_BASE_URL', 'router', 'cloud.baseUrl', 'string'],
   ['PLEXUS_CLOUD_API_KEY', 'router', 'cloud.apiKey', 'string'],
-  ['PLEXUS_FL_AUTO_ACCEPT', 'federated', 'autoAcceptFrom', 'list']
+  ['PLEXUS_FL_AUTO_ACCEPT', 'federated', 'autoAcceptFrom', 'list'],
+  ['PLEXUS_STATS_ALLOW', 'stats', 'allowAnalysts', 'list']
 ]
 
 /** Sets `obj[a][b]…` for a dotted key, creating plain objects on the way. */
@@ -166,7 +195,7 @@ function isPlainObject (v: unknown): v is Record<string, unknown> {
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue

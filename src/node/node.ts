@@ -15,6 +15,7 @@ import { PlexusNetwork } from '../p2p/network.js'
 import { Router } from '../router/router.js'
 import { DataRegistry } from '../data/registry.js'
 import { FederatedService } from '../federated/service.js'
+import { StatsService } from '../analytics/service.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
@@ -79,6 +80,7 @@ export class PlexusNode {
   #network: PlexusNetwork | null = null
   #data: DataRegistry | null = null
   #federated: FederatedService | null = null
+  #stats: StatsService | null = null
   #api: PlexusApi | null = null
   #url: string | null = null
   #startedAt = new Date()
@@ -116,6 +118,9 @@ export class PlexusNode {
   get data (): DataRegistry | null { return this.#data }
   /** Federated learning jobs; null before `start()`. */
   get federated (): FederatedService | null { return this.#federated }
+
+  /** Federated statistics (site and analyst); null before `start()`. */
+  get stats (): StatsService | null { return this.#stats }
 
   /** The p2p side of the node; null before `start()` or when `network.enabled` is false. */
   get network (): PlexusNetwork | null { return this.#network }
@@ -173,14 +178,23 @@ export class PlexusNode {
       { autoAcceptFrom: this.config.federated.autoAcceptFrom }
     )
     await this.#federated.start()
+    this.#stats = new StatsService({
+      network: this.#network,
+      data: this.#data,
+      logger: forComponent(this.logger, 'stats'),
+      dir: join(this.paths.root, 'stats'),
+      policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null })
+    })
+    await this.#stats.start()
     this.#api = await buildApi(
-      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, stats: this.#stats, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
     try {
       await this.#api.listen({ host, port })
     } catch (err) {
       await this.#federated?.stop().catch(() => {})
+      await this.#stats?.stop().catch(() => {})
       await this.#data?.close().catch(() => {})
       await this.#network?.stop().catch(() => {})
       throw err
@@ -207,6 +221,7 @@ export class PlexusNode {
       await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
       await closing
       await this.#federated?.stop()
+      await this.#stats?.stop()
       await this.#network?.stop()
       await this.#data?.close()
       await this.cabinets.stop()

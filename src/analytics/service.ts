@@ -1,0 +1,202 @@
+/**
+ * Federated statistics on a node: it is a *site* for the analysts of its network (answering
+ * `/plexus/stats/1.0.0` from its own datasets through {@link StatsSite}) and an *analyst* for its
+ * owner (`plexus stats query`, `POST /api/plexus/stats/query`), asking the sites and pooling
+ * their answers. The owner's own node takes part as a site when it holds the dataset.
+ *
+ * A query runs in steps: factor levels first when the function needs them (the union of the
+ * sites' levels fixes the layout), then the computation — one call per site, or one per IRLS
+ * iteration for `glm`. Pooled results are returned only when every site that holds the dataset
+ * answered; sites that do not hold it are listed and left out.
+ *
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { PlexusError, isPlexusError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { DataRegistry } from '../data/registry.js'
+import type { PlexusNetwork } from '../p2p/network.js'
+import { StatsSite, type SiteStep, type StatsPolicy } from './site.js'
+import { statsCall, statsHandler, STATS_PROTOCOL } from './protocol.js'
+import { finalize, glmResult, type StatsResult } from './pool.js'
+import { factorColumns, parseQuery, type StatsQuery } from './query.js'
+import { fitGlm, type SiteStatistics } from './glm.js'
+
+export interface StatsComponents {
+  network: PlexusNetwork | null
+  data: DataRegistry
+  logger: Logger
+  /** Folder for the site's approvals, history, budgets and audit log. */
+  dir: string
+  policy: () => StatsPolicy
+}
+
+export interface QueryOptions {
+  /** Sites to ask (peer ids; this node's own id for its data); default: this node and every known peer. */
+  peers?: string[]
+  /** Pool over the sites that answered even when some refused or failed (default false). */
+  partial?: boolean
+  /** Per call, in ms (default 30 s). */
+  timeoutMs?: number
+}
+
+export type SiteStatus = 'ok' | 'queued' | 'refused' | 'absent' | 'error'
+
+export interface SiteOutcome {
+  peer: string
+  status: SiteStatus
+  code?: string
+  message?: string
+  /** The site's approval id, when the query waits for its owner. */
+  approval?: string
+  /** This site's own result (plain queries; not for glm). */
+  result?: StatsResult
+}
+
+export interface QueryAnswer {
+  id: string
+  query: StatsQuery
+  sites: SiteOutcome[]
+  /** The pooled result, or null when a site did not answer (see `sites`). */
+  pooled: StatsResult | null
+  complete: boolean
+}
+
+interface StepReply { status: 'ok' | 'queued', vector?: number[], suppressed?: number[], levels?: Record<string, string[]>, approval?: string }
+
+export class StatsService {
+  readonly site: StatsSite
+  readonly #c: StatsComponents
+
+  constructor (components: StatsComponents) {
+    this.#c = components
+    this.site = new StatsSite({ data: components.data, dir: components.dir, logger: components.logger, policy: components.policy })
+  }
+
+  /** This node's id as an analyst and as a site (its peer id, or `local` without a network). */
+  get selfId (): string { return this.#c.network?.peerId ?? 'local' }
+
+  async start (): Promise<void> {
+    await this.#c.network?.libp2p.handle(STATS_PROTOCOL, statsHandler(async (peer, message) => await this.#handle(peer, message)), { maxInboundStreams: 64 })
+  }
+
+  async stop (): Promise<void> {
+    await this.#c.network?.libp2p.unhandle(STATS_PROTOCOL).catch(() => {})
+  }
+
+  async #handle (peer: string, message: unknown): Promise<Record<string, unknown>> {
+    const m = message as { type?: unknown, step?: unknown } | null
+    if (m?.type === 'stats.step') return { ...await this.site.answer(peer, m.step) }
+    throw new PlexusError('PLX_ERR_STATS_PROTOCOL', ['unknown message type'])
+  }
+
+  #sites (options: QueryOptions): string[] {
+    if (options.peers != null && options.peers.length > 0) return [...new Set(options.peers.map(p => p === 'self' ? this.selfId : p))]
+    return [this.selfId, ...(this.#c.network?.table.list().map(e => e.peerId) ?? [])]
+  }
+
+  async #step (peer: string, step: SiteStep, timeoutMs: number): Promise<StepReply> {
+    if (peer === this.selfId) return await this.site.answer(peer, JSON.parse(JSON.stringify(step))) as StepReply
+    const network = this.#c.network
+    if (network == null) throw new PlexusError('PLX_ERR_NETWORK_OFF')
+    let id
+    try { id = peerIdFromString(peer) } catch { throw new PlexusError('PLX_ERR_STATS_QUERY_INVALID', [`'${peer.slice(0, 80)}' is not a peer id`]) }
+    await network.whenReachable(peer, Math.min(timeoutMs, 15_000))
+    const reply = await statsCall((p, proto, o) => network.libp2p.dialProtocol(p, proto, o), id, { type: 'stats.step', step }, timeoutMs)
+    return reply as unknown as StepReply
+  }
+
+  /**
+   * Asks every site one step. Sites whose answer is not `ok` are recorded in `outcomes` and left
+   * out of the returned map.
+   */
+  async #round (sites: string[], step: SiteStep, outcomes: Map<string, SiteOutcome>, timeoutMs: number): Promise<Map<string, StepReply>> {
+    const replies = new Map<string, StepReply>()
+    await Promise.all(sites.map(async peer => {
+      try {
+        const r = await this.#step(peer, step, timeoutMs)
+        if (r.status === 'queued') outcomes.set(peer, { peer, status: 'queued', approval: String(r.approval ?? ''), message: 'waits for the site owner\'s approval' })
+        else replies.set(peer, r)
+      } catch (err) {
+        const code = isPlexusError(err) ? err.code : 'PLX_ERR_INTERNAL'
+        const status: SiteStatus = code === 'PLX_ERR_DATASET_NOT_FOUND' ? 'absent' : ['PLX_ERR_STATS_DISCLOSURE', 'PLX_ERR_STATS_FORBIDDEN', 'PLX_ERR_STATS_DENIED', 'PLX_ERR_STATS_COLUMN_DENIED'].includes(code) ? 'refused' : 'error'
+        outcomes.set(peer, { peer, status, code, message: (err as Error).message })
+      }
+    }))
+    return replies
+  }
+
+  /** Runs a query across the sites and pools the answers. */
+  async query (input: unknown, options: QueryOptions = {}): Promise<QueryAnswer> {
+    const q = parseQuery(input)
+    const timeoutMs = options.timeoutMs ?? 30_000
+    const sites = this.#sites(options)
+    if (sites.length > 256) throw new PlexusError('PLX_ERR_STATS_QUERY_INVALID', ['at most 256 sites per query'])
+    const outcomes = new Map<string, SiteOutcome>()
+    const live = (): string[] => sites.filter(s => !outcomes.has(s) || outcomes.get(s)!.status === 'ok')
+    const blocked = (): boolean => [...outcomes.values()].some(o => o.status !== 'ok' && o.status !== 'absent')
+    const id = `sq-${randomBytes(5).toString('base64url')}`
+    const answer = (pooled: StatsResult | null): QueryAnswer => {
+      const list = sites.map(s => outcomes.get(s) ?? { peer: s, status: 'error' as const, message: 'no answer' })
+      const contributing = list.filter(o => o.status === 'ok')
+      const complete = !list.some(o => o.status !== 'ok' && o.status !== 'absent') && contributing.length > 0
+      this.#c.logger.info({ query: id, fn: q.fn, dataset: q.dataset, sites: list.map(o => `${o.peer.slice(-6)}:${o.status}`) }, 'statistics query')
+      return { id, query: q, sites: list, pooled: complete || (options.partial === true && contributing.length > 0) ? pooled : null, complete }
+    }
+
+    // Levels of the factors, united across sites.
+    const levels: Record<string, string[]> = {}
+    if (factorColumns(q).length > 0) {
+      const replies = await this.#round(sites, { op: 'levels', query: q }, outcomes, timeoutMs)
+      for (const f of factorColumns(q)) {
+        const set = new Set<string>()
+        for (const r of replies.values()) for (const l of r.levels?.[f] ?? []) set.add(l)
+        levels[f] = [...set].sort()
+      }
+      if (blocked() && options.partial !== true) return answer(null)
+    }
+
+    if (q.fn === 'glm') {
+      const p = q.columns.length
+      let fit
+      try {
+        fit = await fitGlm(q.family ?? 'gaussian', p, async (beta) => {
+          const replies = await this.#round(live(), { op: 'compute', query: q, beta: [...beta] }, outcomes, timeoutMs)
+          for (const peer of live()) if (!replies.has(peer)) outcomes.set(peer, outcomes.get(peer) ?? { peer, status: 'error', message: 'no answer' })
+          if (blocked() && options.partial !== true) throw new PlexusError('PLX_ERR_STATS_FAILED', ['a site did not answer'])
+          for (const [peer] of replies) outcomes.set(peer, { peer, status: 'ok' })
+          return [...replies.values()].map(r => siteStats(p, r.vector ?? []))
+        })
+      } catch (err) {
+        if (isPlexusError(err) && err.code === 'PLX_ERR_STATS_FAILED' && blocked()) return answer(null)
+        throw err
+      }
+      return answer(glmResult(q, fit))
+    }
+
+    const replies = await this.#round(live(), { op: 'compute', query: q, levels }, outcomes, timeoutMs)
+    let total: number[] | null = null
+    const suppressed = new Set<number>()
+    for (const [peer, r] of replies) {
+      const v = r.vector ?? []
+      let result: StatsResult | undefined
+      try {
+        result = finalize(q, v, levels, r.suppressed ?? [])
+      } catch (err) {
+        outcomes.set(peer, { peer, status: 'error', code: isPlexusError(err) ? err.code : 'PLX_ERR_INTERNAL', message: (err as Error).message })
+        continue
+      }
+      outcomes.set(peer, { peer, status: 'ok', result })
+      for (const i of r.suppressed ?? []) suppressed.add(i)
+      if (total == null) total = [...v]
+      else for (let i = 0; i < total.length; i++) total[i]! += v[i]!
+    }
+    return answer(total == null ? null : finalize(q, total, levels, [...suppressed].sort((a, b) => a - b)))
+  }
+}
+
+function siteStats (p: number, v: number[]): SiteStatistics {
+  if (v.length !== 2 + p * p + p || !v.every(Number.isFinite)) throw new PlexusError('PLX_ERR_STATS_GLM_INVALID', ['a site returned statistics of the wrong shape'])
+  return { n: v[0]!, xtwx: Float64Array.from(v.slice(1, 1 + p * p)), xtwz: Float64Array.from(v.slice(1 + p * p, 1 + p * p + p)), deviance: v[1 + p * p + p]! }
+}
