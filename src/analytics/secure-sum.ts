@@ -45,7 +45,10 @@
  *   are `PLX_ERR_STATS_*`, `PLX_ERR_DATASET_*`, `PLX_ERR_PRIVACY_*` and `PLX_ERR_INTERNAL` (a
  *   site's other errors, or a non-Plexus one, are not explained: `PLX_ERR_INTERNAL` without the
  *   detail, or `PLX_ERR_STATS_SECURE_SUM` naming the code), so that a site cannot make the
- *   analyst's API answer, say, 401.
+ *   analyst's API answer, say, 401. The refusal may come as a `refused` reply (what
+ *   `SecureSumSite` sends) or, over a transport that keeps error codes, as the call's error: at
+ *   `open`, a rejected call with such a code and a 4xx status (not a `PLX_ERR_STATS_SECURE_*` one)
+ *   is a refusal too; any other failed call is a dropout.
  * - **Dropouts are tolerated up to secagg's threshold.** A site that does not answer a step (down,
  *   too slow, or refusing a malformed message) drops out. With threshold 2/3 (the default) up to a
  *   third of the sites that opened may drop at any later step; a site that drops after sending its
@@ -67,7 +70,7 @@
 import { z } from 'zod'
 import { ERRORS, PlexusError, isPlexusError, type ErrorCode } from '../errors.js'
 import { silentLogger, type Logger } from '../logger.js'
-import { SecAggClient, SecAggServer, MAX_CLIENTS, MAX_ID_LENGTH, resolveConfig, type SecAggConfig } from '../federated/secagg/index.js'
+import { SecAggClient, SecAggServer, MAX_CLIENTS, MAX_ID_LENGTH, maxClientMessageBytes, resolveConfig, type SecAggConfig } from '../federated/secagg/index.js'
 
 /** The `type` of every secure sum message. */
 export const SECURE_SUM_TYPE = 'stats.secure'
@@ -205,6 +208,19 @@ export function secureSumConfig (session: string, length: number, sites: number,
   return config
 }
 
+/**
+ * The most bytes (as JSON) any message of a secure sum can take, either way: the site's masked
+ * vector (4 bytes per coordinate, base64url: about 16·L bytes per value) or the analyst's roster
+ * and forwarded shares (O(sites)), with the query. For a transport with a frame limit (e.g. 4 MiB),
+ * pick `length` so that this fits: about 65,000 values with the default 12 limbs.
+ */
+export function maxSecureSumMessageBytes (length: number, sites: number, encoding: Partial<FixedPointEncoding> = {}): number {
+  const config = resolveConfig(secureSumConfig('x', length, sites, DEFAULT_THRESHOLD, fixedPointEncoding(encoding)))
+  // An id may be escaped in JSON up to 6 bytes a character; per site: its id twice, two keys, a ciphertext, punctuation.
+  const analyst = 2048 + MAX_QUERY_BYTES + sites * (2 * 6 * MAX_ID_LENGTH + 2 * 44 + 126 + 128)
+  return Math.max(512 + maxClientMessageBytes(config), analyst)
+}
+
 // --- messages -----------------------------------------------------------------------------------
 
 const Session = z.string().min(1).max(MAX_SESSION_LENGTH)
@@ -304,7 +320,19 @@ export async function runSecureSum (i: SecureSumInput): Promise<SecureSumResult>
     await Promise.all(peers.map(async peer => {
       try {
         throwIfAborted(i.signal)
-        const parsed = Reply.safeParse(await i.call(peer, build(peer), i.deadlineMs, i.signal))
+        let raw: Record<string, unknown>
+        try {
+          raw = await i.call(peer, build(peer), i.deadlineMs, i.signal)
+        } catch (err) {
+          // A transport that keeps the site's code may carry a refusal as an error (a site that
+          // turns the analyst away before the query reaches `compute`): that is a refusal too.
+          if (step === 'open' && isRefusal(err)) {
+            refusals.set(peer, siteRefusal(peer, { code: err.code, message: err.message }))
+            return
+          }
+          throw err
+        }
+        const parsed = Reply.safeParse(raw)
         if (!parsed.success || parsed.data.session !== session) throw messageError(`malformed reply from site '${peer}' to ${step}`)
         const reply = parsed.data
         if (reply.step === 'refused') {
@@ -359,6 +387,15 @@ export async function runSecureSum (i: SecureSumInput): Promise<SecureSumResult>
 
 /** Codes a site's refusal keeps at the analyst; others become `PLX_ERR_STATS_SECURE_SUM` (see the header). */
 const REFUSAL_CODE = /^PLX_ERR_((STATS|DATASET|PRIVACY)_[A-Z_]+|INTERNAL)$/
+
+/**
+ * An error from a call to `open` that is the site saying no rather than failing: a kept code
+ * with a 4xx status, other than this module's own message errors (which mean a protocol problem).
+ */
+function isRefusal (err: unknown): err is PlexusError {
+  return isPlexusError(err) && REFUSAL_CODE.test(err.code) && err.statusCode >= 400 && err.statusCode < 500 &&
+    !err.code.startsWith('PLX_ERR_STATS_SECURE_')
+}
 
 /** A site's refusal as the analyst sees it: the site's code, its message prefixed with its id. */
 function siteRefusal (peer: string, e: { code: string, message: string }): PlexusError {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  runSecureSum, SecureSumSite, encodeFixedPoint, decodeFixedPoint, fixedPointEncoding, secureSumConfig, maxMagnitude,
+  runSecureSum, SecureSumSite, maxSecureSumMessageBytes, encodeFixedPoint, decodeFixedPoint, fixedPointEncoding, secureSumConfig, maxMagnitude,
   DEFAULT_FRACTION_BITS, DEFAULT_LIMBS, MAX_VALUES, MAX_QUERY_BYTES, SECURE_SUM_TYPE,
   type SecureSumCall, type FixedPointEncoding
 } from '../../../src/analytics/secure-sum.js'
@@ -69,7 +69,8 @@ interface Net {
  * the analyst as a generic failure (as over `/plexus/fl/1.0.0`); `drop(peer, step)` makes a site
  * unreachable from that step on.
  */
-function network (sites: ReadonlyMap<string, SecureSumSite>, drop: (peer: string, step: string) => boolean = () => false, analyst = 'analyst'): Net {
+function network (sites: ReadonlyMap<string, SecureSumSite>, drop: (peer: string, step: string) => boolean = () => false, keepCodes = false): Net {
+  const analyst = 'analyst'
   const replies: Net['replies'] = []
   const dropped = new Set<string>()
   const call: SecureSumCall = async (peer, message) => {
@@ -85,6 +86,7 @@ function network (sites: ReadonlyMap<string, SecureSumSite>, drop: (peer: string
     try {
       reply = JSON.parse(JSON.stringify(await site.handle(analyst, m))) as Record<string, unknown>
     } catch (err) {
+      if (keepCodes) throw err
       throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`peer refused: ${(err as PlexusError).code}: ${(err as Error).message}`])
     }
     replies.push({ peer, step, reply })
@@ -316,6 +318,24 @@ describe('runSecureSum with SecureSumSite', () => {
     }
   })
 
+  it('over a transport that keeps error codes, treats a thrown refusal at open as a refusal and a protocol error as a dropout', async () => {
+    const inputs = inputsFor(4, 4, 20)
+    // A node that turns the analyst away before its SecureSumSite sees the query.
+    const net = network(makeSites(inputs), () => false, true)
+    const guarded: SecureSumCall = async (peer, message, timeoutMs) => {
+      if (peer === 'site-01') throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', ['this analyst has used up its query budget'])
+      return await net.call(peer, message, timeoutMs)
+    }
+    await assert.rejects(runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 4, query: null, call: guarded, deadlineMs: 10_000 }),
+      isCode('PLX_ERR_STATS_DISCLOSURE', "'site-01'", 'query budget'))
+    // A site that refuses a malformed open (PLX_ERR_STATS_SECURE_MESSAGE, thrown) drops out instead.
+    const other = network(makeSites(inputs), () => false, true)
+    const garbled: SecureSumCall = async (peer, message, timeoutMs) =>
+      await other.call(peer, peer === 'site-02' && (message as { step?: string }).step === 'open' ? { ...message, limbs: 99 } : message, timeoutMs)
+    const result = await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 4, query: null, call: garbled, deadlineMs: 10_000 })
+    assertExact(result, inputs, ['site-00', 'site-01', 'site-03'])
+  })
+
   it('never shows the analyst a site\'s encoded vector: only masked ones', async () => {
     // Prepare
     const inputs = inputsFor(5, 50, 16)
@@ -344,6 +364,24 @@ describe('runSecureSum with SecureSumSite', () => {
     for (const { step, reply } of net.replies.filter(r => r.step !== 'mask')) {
       assert.ok(JSON.stringify(reply).length < 2000, `${step} reply is small`)
     }
+  })
+
+  it('keeps every message within maxSecureSumMessageBytes', async () => {
+    const inputs = inputsFor(4, 300, 19)
+    const bound = maxSecureSumMessageBytes(300, 4)
+    let largest = 0
+    const net = network(makeSites(inputs))
+    const call: SecureSumCall = async (peer, message, timeoutMs) => {
+      const reply = await net.call(peer, message, timeoutMs)
+      largest = Math.max(largest, JSON.stringify(message).length, JSON.stringify(reply).length)
+      return reply
+    }
+    await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 300, query: { where: 'x'.repeat(1000) }, call, deadlineMs: 10_000 })
+    assert.ok(largest > 300 * ENC.limbs * 4, 'the masked vector was measured')
+    assert.ok(largest <= bound, `${largest} > ${bound}`)
+    // With a 4 MiB frame, about 65,000 values fit.
+    assert.ok(maxSecureSumMessageBytes(65_000, 100) <= 4 * 1024 * 1024)
+    assert.ok(maxSecureSumMessageBytes(70_000, 100) > 4 * 1024 * 1024)
   })
 
   it('drops a site that sends a garbage masked input and still sums the others', async () => {
