@@ -143,6 +143,9 @@ export const ERRORS = {
   PLX_ERR_STATS_PROTOCOL: { message: 'Statistics protocol error: %s', status: 502, type: 'server_error' },
   PLX_ERR_STATS_FAILED: { message: 'The statistic could not be computed: %s', status: 422, type: 'invalid_request_error' },
   PLX_ERR_STATS_GLM_FAILED: { message: 'The regression could not be fitted: %s', status: 422, type: 'invalid_request_error' },
+  PLX_ERR_STATS_SECURE_INPUT: { message: 'Secure sum input refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_STATS_SECURE_MESSAGE: { message: 'Secure sum message refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_STATS_SECURE_SUM: { message: 'Secure sum failed: %s', status: 503, type: 'server_error' },
 
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
