@@ -140,6 +140,7 @@ export const ERRORS = {
   PLX_ERR_STATS_FORBIDDEN: { message: 'Analyst %s is not on this node\'s statistics allow-list', status: 403, type: 'permission_error' },
   PLX_ERR_STATS_DENIED: { message: 'The node\'s owner denied this query (approval %s)', status: 403, type: 'permission_error' },
   PLX_ERR_STATS_APPROVAL_NOT_FOUND: { message: "No statistics approval '%s' on this node", status: 404, type: 'not_found_error' },
+  PLX_ERR_STATS_QUEUED: { message: "The query waits for the site owner's approval (%s)", status: 409, type: 'invalid_request_error' },
   PLX_ERR_STATS_PROTOCOL: { message: 'Statistics protocol error: %s', status: 502, type: 'server_error' },
   PLX_ERR_STATS_FAILED: { message: 'The statistic could not be computed: %s', status: 422, type: 'invalid_request_error' },
   PLX_ERR_STATS_GLM_FAILED: { message: 'The regression could not be fitted: %s', status: 422, type: 'invalid_request_error' },

@@ -32,6 +32,21 @@ function expectLength (v: ArrayLike<number>, n: number): void {
   if (v.length !== n) throw failed(`the sites' answer has ${v.length} values, expected ${n}`)
 }
 
+/** Length of one site's vector for a query (the layouts in `./site.ts`). */
+export function vectorLength (q: StatsQuery, levels: Record<string, string[]>): number {
+  const lv = (c: string | undefined): number => c == null ? 1 : levels[c]?.length ?? 0
+  const c = q.columns.length
+  switch (q.fn) {
+    case 'count': return 1
+    case 'sum': case 'mean': case 'var': case 'sd': return lv(q.by) * (1 + 2 * c)
+    case 'histogram': case 'quantiles': return (q.bins ?? 0) + 2
+    case 'table': case 'chisq': return lv(q.columns[0]) * (c === 2 ? lv(q.columns[1]) : 1)
+    case 'cor': return 1 + c + (c * (c + 1)) / 2
+    case 'ttest': return 3 * lv(q.by)
+    case 'glm': return 2 + c * c + c
+  }
+}
+
 /** Sample variance from n, Σx, Σx² (null below 2 rows). */
 export function varianceOf (n: number, s: number, ss: number): number | null {
   if (n < 2) return null

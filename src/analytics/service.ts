@@ -19,7 +19,8 @@ import type { DataRegistry } from '../data/registry.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import { StatsSite, type SiteStep, type StatsPolicy } from './site.js'
 import { statsCall, statsHandler, STATS_PROTOCOL } from './protocol.js'
-import { finalize, glmResult, type StatsResult } from './pool.js'
+import { finalize, glmResult, vectorLength, type StatsResult } from './pool.js'
+import { runSecureSum, SecureSumSite, type SecureSumCall } from './secure-sum.js'
 import { factorColumns, parseQuery, type StatsQuery } from './query.js'
 import { fitGlm, type SiteStatistics } from './glm.js'
 
@@ -39,6 +40,12 @@ export interface QueryOptions {
   partial?: boolean
   /** Per call, in ms (default 30 s). */
   timeoutMs?: number
+  /**
+   * Secure aggregation: the sites' vectors are summed with Bonawitz et al.'s protocol so that
+   * this node sees only the totals (no per-site results; needs at least 3 sites; small cells are
+   * refused rather than suppressed).
+   */
+  secure?: boolean
 }
 
 export type SiteStatus = 'ok' | 'queued' | 'refused' | 'absent' | 'error'
@@ -61,17 +68,28 @@ export interface QueryAnswer {
   /** The pooled result, or null when a site did not answer (see `sites`). */
   pooled: StatsResult | null
   complete: boolean
+  /** True when the sites' answers were combined by secure aggregation. */
+  secure: boolean
 }
 
 interface StepReply { status: 'ok' | 'queued', vector?: number[], suppressed?: number[], levels?: Record<string, string[]>, approval?: string }
 
 export class StatsService {
   readonly site: StatsSite
+  readonly #secureSite: SecureSumSite
   readonly #c: StatsComponents
 
   constructor (components: StatsComponents) {
     this.#c = components
     this.site = new StatsSite({ data: components.data, dir: components.dir, logger: components.logger, policy: components.policy })
+    this.#secureSite = new SecureSumSite({
+      logger: components.logger,
+      compute: async (step, analyst) => {
+        const r = await this.site.answer(analyst, step, { secure: true }) as StepReply
+        if (r.status === 'queued') throw new PlexusError('PLX_ERR_STATS_QUEUED', [String(r.approval ?? '')])
+        return Float64Array.from(r.vector ?? [])
+      }
+    })
   }
 
   /** This node's id as an analyst and as a site (its peer id, or `local` without a network). */
@@ -88,6 +106,7 @@ export class StatsService {
   async #handle (peer: string, message: unknown): Promise<Record<string, unknown>> {
     const m = message as { type?: unknown, step?: unknown } | null
     if (m?.type === 'stats.step') return { ...await this.site.answer(peer, m.step) }
+    if (this.#secureSite.isSecureSumMessage(message)) return await this.#secureSite.handle(peer, message)
     throw new PlexusError('PLX_ERR_STATS_PROTOCOL', ['unknown message type'])
   }
 
@@ -97,14 +116,37 @@ export class StatsService {
   }
 
   async #step (peer: string, step: SiteStep, timeoutMs: number): Promise<StepReply> {
-    if (peer === this.selfId) return await this.site.answer(peer, JSON.parse(JSON.stringify(step))) as StepReply
+    return await this.#call(peer, { type: 'stats.step', step }, timeoutMs) as unknown as StepReply
+  }
+
+  /** One message to a site: over the network, or to this node's own site (same JSON round trip). */
+  readonly #call: SecureSumCall = async (peer, message, timeoutMs) => {
+    if (peer === this.selfId) return await this.#handle(peer, JSON.parse(JSON.stringify(message)))
     const network = this.#c.network
     if (network == null) throw new PlexusError('PLX_ERR_NETWORK_OFF')
     let id
     try { id = peerIdFromString(peer) } catch { throw new PlexusError('PLX_ERR_STATS_QUERY_INVALID', [`'${peer.slice(0, 80)}' is not a peer id`]) }
     await network.whenReachable(peer, Math.min(timeoutMs, 15_000))
-    const reply = await statsCall((p, proto, o) => network.libp2p.dialProtocol(p, proto, o), id, { type: 'stats.step', step }, timeoutMs)
-    return reply as unknown as StepReply
+    return await statsCall((p, proto, o) => network.libp2p.dialProtocol(p, proto, o), id, message, timeoutMs)
+  }
+
+  /**
+   * One secure sum over the live sites. A site's refusal fails it (recorded against that site);
+   * sites that dropped out are recorded as errors.
+   */
+  async #secureSum (session: string, sites: string[], step: SiteStep, length: number, outcomes: Map<string, SiteOutcome>, timeoutMs: number): Promise<Float64Array | null> {
+    try {
+      const r = await runSecureSum({ session, sites, length, query: step, call: this.#call, deadlineMs: timeoutMs, logger: this.#c.logger })
+      for (const peer of r.contributed) outcomes.set(peer, { peer, status: 'ok' })
+      for (const peer of r.dropped) outcomes.set(peer, { peer, status: 'error', message: 'dropped out of the secure aggregation' })
+      return r.sum
+    } catch (err) {
+      const code = isPlexusError(err) ? err.code : 'PLX_ERR_INTERNAL'
+      const site = /^Site '([^']+)'/.exec((err as Error).message)?.[1]
+      const status: SiteStatus = code === 'PLX_ERR_STATS_QUEUED' ? 'queued' : REFUSALS.includes(code) ? 'refused' : 'error'
+      for (const peer of site != null ? [site] : sites) outcomes.set(peer, { peer, status, code, message: (err as Error).message })
+      return null
+    }
   }
 
   /**
@@ -120,7 +162,7 @@ export class StatsService {
         else replies.set(peer, r)
       } catch (err) {
         const code = isPlexusError(err) ? err.code : 'PLX_ERR_INTERNAL'
-        const status: SiteStatus = code === 'PLX_ERR_DATASET_NOT_FOUND' ? 'absent' : ['PLX_ERR_STATS_DISCLOSURE', 'PLX_ERR_STATS_FORBIDDEN', 'PLX_ERR_STATS_DENIED', 'PLX_ERR_STATS_COLUMN_DENIED'].includes(code) ? 'refused' : 'error'
+        const status: SiteStatus = code === 'PLX_ERR_DATASET_NOT_FOUND' ? 'absent' : REFUSALS.includes(code) ? 'refused' : 'error'
         outcomes.set(peer, { peer, status, code, message: (err as Error).message })
       }
     }))
@@ -142,7 +184,15 @@ export class StatsService {
       const contributing = list.filter(o => o.status === 'ok')
       const complete = !list.some(o => o.status !== 'ok' && o.status !== 'absent') && contributing.length > 0
       this.#c.logger.info({ query: id, fn: q.fn, dataset: q.dataset, sites: list.map(o => `${o.peer.slice(-6)}:${o.status}`) }, 'statistics query')
-      return { id, query: q, sites: list, pooled: complete || (options.partial === true && contributing.length > 0) ? pooled : null, complete }
+      return { id, query: q, sites: list, pooled: complete || (options.partial === true && contributing.length > 0) ? pooled : null, complete, secure }
+    }
+    const secure = options.secure === true
+
+    if (secure) {
+      // Who holds the dataset and would answer: the secure sum needs its sites fixed beforehand.
+      await this.#round(sites, { op: 'probe', query: q }, outcomes, timeoutMs)
+      for (const peer of live()) outcomes.delete(peer)
+      if (blocked() && options.partial !== true) return answer(null)
     }
 
     // Levels of the factors, united across sites.
@@ -160,8 +210,14 @@ export class StatsService {
     if (q.fn === 'glm') {
       const p = q.columns.length
       let fit
+      let round = 0
       try {
         fit = await fitGlm(q.family ?? 'gaussian', p, async (beta) => {
+          if (secure) {
+            const sum = await this.#secureSum(`${id}/${round++}`, live(), { op: 'compute', query: q, beta: [...beta] }, vectorLength(q, levels), outcomes, timeoutMs)
+            if (sum == null || (blocked() && options.partial !== true)) throw new PlexusError('PLX_ERR_STATS_FAILED', ['a site did not answer'])
+            return [siteStats(p, [...sum])]
+          }
           const replies = await this.#round(live(), { op: 'compute', query: q, beta: [...beta] }, outcomes, timeoutMs)
           for (const peer of live()) if (!replies.has(peer)) outcomes.set(peer, outcomes.get(peer) ?? { peer, status: 'error', message: 'no answer' })
           if (blocked() && options.partial !== true) throw new PlexusError('PLX_ERR_STATS_FAILED', ['a site did not answer'])
@@ -175,6 +231,10 @@ export class StatsService {
       return answer(glmResult(q, fit))
     }
 
+    if (secure) {
+      const sum = await this.#secureSum(id, live(), { op: 'compute', query: q, levels }, vectorLength(q, levels), outcomes, timeoutMs)
+      return answer(sum == null ? null : finalize(q, sum, levels))
+    }
     const replies = await this.#round(live(), { op: 'compute', query: q, levels }, outcomes, timeoutMs)
     let total: number[] | null = null
     const suppressed = new Set<number>()
@@ -195,6 +255,9 @@ export class StatsService {
     return answer(total == null ? null : finalize(q, total, levels, [...suppressed].sort((a, b) => a - b)))
   }
 }
+
+/** Error codes that mean a site refused (rather than failed). */
+const REFUSALS: string[] = ['PLX_ERR_STATS_DISCLOSURE', 'PLX_ERR_STATS_FORBIDDEN', 'PLX_ERR_STATS_DENIED', 'PLX_ERR_STATS_COLUMN_DENIED']
 
 function siteStats (p: number, v: number[]): SiteStatistics {
   if (v.length !== 2 + p * p + p || !v.every(Number.isFinite)) throw new PlexusError('PLX_ERR_STATS_GLM_INVALID', ['a site returned statistics of the wrong shape'])

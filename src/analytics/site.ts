@@ -78,6 +78,8 @@ export type SiteAnswer = SiteRelease | SiteQueued
 
 /** A step of a query as it arrives from the analyst. */
 export const SiteStepSchema = z.discriminatedUnion('op', [
+  /** Would this site answer? (allow-list, approval, dataset and columns; reads no rows). */
+  z.strictObject({ op: z.literal('probe'), query: z.unknown() }),
   z.strictObject({ op: z.literal('levels'), query: z.unknown() }),
   z.strictObject({
     op: z.literal('compute'),
@@ -103,7 +105,7 @@ const ApprovalsFileSchema = z.strictObject({ approvals: z.array(ApprovalSchema) 
 export interface AuditEntry {
   time: string
   analyst: string
-  op: 'levels' | 'compute'
+  op: SiteStep['op']
   query: StatsQuery | unknown
   verdict: 'released' | 'refused' | 'queued' | 'invalid'
   rule: string | null
@@ -219,7 +221,7 @@ export class StatsSite {
   // -- answering ------------------------------------------------------------------------------
 
   /** Answers one step of a query from `analyst` (a peer id, or the owner's own node id). */
-  async answer (analyst: string, stepInput: unknown): Promise<SiteAnswer | { status: 'ok', levels: Record<string, string[]> }> {
+  async answer (analyst: string, stepInput: unknown, options: { secure?: boolean } = {}): Promise<SiteAnswer | { status: 'ok', levels: Record<string, string[]> }> {
     const policy = this.#c.policy()
     if (policy.allowAnalysts != null && !policy.allowAnalysts.includes(analyst) && !policy.allowAnalysts.includes('*')) {
       this.#audit({ analyst, op: 'compute', query: (stepInput as { query?: unknown } | null)?.query ?? null, verdict: 'refused', rule: 'allow-list', reason: 'analyst not on the allow-list', released: null })
@@ -241,12 +243,16 @@ export class StatsSite {
       return { status: 'queued', approval: approved.approval }
     }
     try {
+      if (step.op === 'probe') {
+        this.#checkColumns(q)
+        return { status: 'ok', levels: {} }
+      }
       if (step.op === 'levels') {
         const levels = await this.#levels(analyst, q)
         this.#audit({ analyst, op: 'levels', query: q, verdict: 'released', rule: null, reason: 'allowed', released: levels })
         return { status: 'ok', levels }
       }
-      const release = await this.#compute(analyst, q, step.levels ?? {}, step.beta ?? null)
+      const release = await this.#compute(analyst, q, step.levels ?? {}, step.beta ?? null, options.secure === true)
       this.#audit({ analyst, op: 'compute', query: q, verdict: 'released', rule: null, reason: release.suppressed.length > 0 ? `${release.suppressed.length} cell(s) suppressed` : 'allowed', released: release.vector })
       return release
     } catch (err) {
@@ -303,10 +309,11 @@ export class StatsSite {
     writeJsonAtomic(this.#historyFile, this.#history.toJSON(), 0o600)
   }
 
-  async #compute (analyst: string, q: StatsQuery, levelsIn: Record<string, string[]>, beta: number[] | null): Promise<SiteRelease> {
+  async #compute (analyst: string, q: StatsQuery, levelsIn: Record<string, string[]>, beta: number[] | null, secure: boolean): Promise<SiteRelease> {
     const { kinds } = this.#checkColumns(q)
     const s = this.#settings()
-    const policy = this.#c.policy()
+    // Under secure aggregation nothing says which cells were suppressed: small cells are refused.
+    const refuseSmall = this.#c.policy().smallCells === 'refuse' || secure || q.epsilon != null
     if (q.epsilon != null && this.budgetLeft(analyst) < q.epsilon) {
       throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', [`the analyst's privacy budget at this node has ${Math.max(0, this.budgetLeft(analyst)).toFixed(3)} ε left, the query needs ${q.epsilon} [privacy-budget]`])
     }
@@ -339,7 +346,7 @@ export class StatsSite {
     const smallCells = (cells: number[]): void => {
       const v = checkTable(cells, s)
       if (v.allowed) return
-      if (policy.smallCells === 'refuse' || q.epsilon != null) { verdicts.push(v); return }
+      if (refuseSmall) { verdicts.push(v); return }
       cells.forEach((c, i) => { if (c > 0 && c < s.tab) { suppressed.push(i); cells[i] = 0 } })
     }
     switch (q.fn) {
@@ -364,7 +371,7 @@ export class StatsSite {
         for (let k = 0; k < g; k++) {
           const ng = vector[k * block]!
           if (ng > 0 && ng < s.subset) {
-            if (policy.smallCells === 'refuse') verdicts.push(checkSubset(ng, s))
+            if (refuseSmall) verdicts.push(checkSubset(ng, s))
             else { suppressed.push(k * block); vector.fill(0, k * block, (k + 1) * block) }
           }
         }

@@ -16,6 +16,7 @@ import { registerDevnet } from './commands/devnet.js'
 import { registerDemo } from './commands/demo.js'
 import { registerData } from './commands/data.js'
 import { registerFl } from './commands/fl.js'
+import { registerStats, registerStatsOwner } from './commands/stats.js'
 
 const program = new Command()
 program
@@ -40,7 +41,9 @@ registerNetwork(program)
 registerDevnet(program)
 registerDemo(program)
 registerData(program)
+registerStatsOwner(program.commands.find(c => c.name() === 'data')!)
 registerFl(program)
+registerStats(program)
 
 try {
   await program.parseAsync(process.argv)

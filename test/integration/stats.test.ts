@@ -230,6 +230,31 @@ describe('federated statistics on three real nodes (diabetes split into three si
     logit.body.pooled.terms.forEach((term: any, j: number) => close(term.estimate, lfit.coefficients[j]!, 1e-6, `logit β ${term.term}`))
   })
 
+  it('with secure aggregation the analyst gets the same totals and no site figures', async () => {
+    const m = await query({ fn: 'var', columns: ['bmi', 's5'], secure: true })
+    assert.equal(m.status, 200, JSON.stringify(m.body))
+    assert.equal(m.body.secure, true)
+    assert.equal(m.body.complete, true, JSON.stringify(m.body.sites))
+    assert.ok(m.body.sites.every((s: any) => s.status === 'ok' && s.result == null))
+    const expected = await ref('SELECT var_samp(bmi) a, var_samp(s5) b FROM t')
+    close(m.body.pooled.groups[0].values[0].value, expected.a!, 1e-9, 'secure var(bmi)')
+    close(m.body.pooled.groups[0].values[1].value, expected.b!, 1e-9, 'secure var(s5)')
+    const tab = await query({ fn: 'table', columns: ['sex', 'agegroup'], secure: true })
+    assert.equal(tab.body.complete, true, JSON.stringify(tab.body.sites))
+    const plain = await query({ fn: 'table', columns: ['sex', 'agegroup'] })
+    assert.deepEqual(tab.body.pooled.counts, plain.body.pooled.counts)
+    // The regression the owner of site 1 approved earlier, now through secure sums at every IRLS step.
+    const glm = await query({ fn: 'glm', columns: ['progression', 'bmi'], secure: true })
+    assert.equal(glm.body.complete, true, JSON.stringify(glm.body.sites))
+    const ols = await ref('SELECT regr_intercept(progression, bmi) a, regr_slope(progression, bmi) b FROM t')
+    close(glm.body.pooled.terms[0].estimate, ols.a!, 1e-6, 'secure intercept')
+    close(glm.body.pooled.terms[1].estimate, ols.b!, 1e-6, 'secure slope')
+    // A site that would suppress a small cell refuses it under secure aggregation, and the whole query fails.
+    const small = await query({ fn: 'histogram', columns: ['bmi'], range: [15, 45], bins: 6, secure: true })
+    assert.equal(small.body.pooled, null)
+    assert.ok(small.body.sites.some((s: any) => s.status === 'refused' && s.code === 'PLX_ERR_STATS_DISCLOSURE'), JSON.stringify(small.body.sites))
+  })
+
   it('refuses small cells, suppresses them where configured, and logs the verdicts', async () => {
     // A filter whose sex table has a cell of 1 or 2 at the site, over enough rows for two levels
     // (nfilter.levels.density: 2 levels need at least 7 rows).

@@ -26,12 +26,12 @@ export const statsRoutes: FastifyPluginAsyncZod<StatsRoutesOptions> = async (app
     schema: {
       tags: ['stats'],
       summary: 'Run a federated statistics query across the sites of the network and pool the answers',
-      body: StatsQuerySchema.extend({ peers: PeerList.optional(), partial: z.boolean().optional(), timeout_ms: z.number().int().min(100).max(600_000).optional() }),
-      response: { 200: z.object({ id: z.string(), query: Result, sites: z.array(SiteOutcomeSchema), pooled: Result.nullable(), complete: z.boolean() }), ...errors }
+      body: StatsQuerySchema.extend({ peers: PeerList.optional(), partial: z.boolean().optional(), secure: z.boolean().optional(), timeout_ms: z.number().int().min(100).max(600_000).optional() }),
+      response: { 200: z.object({ id: z.string(), query: Result, sites: z.array(SiteOutcomeSchema), pooled: Result.nullable(), complete: z.boolean(), secure: z.boolean() }), ...errors }
     }
   }, async (request) => {
-    const { peers, partial, timeout_ms: timeoutMs, ...query } = request.body
-    return await stats.query(query, { peers, partial, timeoutMs }) as never
+    const { peers, partial, secure, timeout_ms: timeoutMs, ...query } = request.body
+    return await stats.query(query, { peers, partial, secure, timeoutMs }) as never
   })
 
   app.get('/api/plexus/stats/approvals', {
