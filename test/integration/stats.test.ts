@@ -8,6 +8,8 @@ import { loadDiabetes, DIABETES_COLUMNS } from '../../src/analytics/diabetes.js'
 import { histogramQuantiles } from '../../src/analytics/pool.js'
 import { fitGlm, siteStatistics } from '../../src/analytics/glm.js'
 import { chiSquareUpper, studentTwoSided } from '../../src/analytics/distributions.js'
+import { STATS_PROTOCOL } from '../../src/analytics/protocol.js'
+import { encodeFrame } from '../../src/p2p/framing.js'
 
 const NETWORK = 'stats-test'
 const HEADER = [...DIABETES_COLUMNS, 'progression', 'agegroup']
@@ -286,6 +288,23 @@ describe('federated statistics on three real nodes (diabetes split into three si
     assert.equal(last.released, null)
   })
 
+  it('adds Laplace noise when asked for differential privacy and stops at the analyst\'s budget', async () => {
+    const exact = sites[1]!.length
+    const noisy = await query({ fn: 'count', epsilon: 6, peers: [peer(1)] })
+    assert.equal(noisy.status, 200, JSON.stringify(noisy.body))
+    assert.equal(noisy.body.complete, true)
+    const n = noisy.body.pooled.n as number
+    assert.ok(!Number.isInteger(n), 'the released count carries continuous noise')
+    // Laplace(1/6): |noise| > 4 has probability e^-24.
+    assert.ok(Math.abs(n - exact) < 4, `${n} vs ${exact}`)
+    // The default budget is ε = 10 per analyst: a second ε = 6 does not fit.
+    const over = await query({ fn: 'count', epsilon: 6, peers: [peer(1)] })
+    assert.equal(over.body.pooled, null)
+    assert.match(over.body.sites[0].message, /privacy budget/)
+    const mean = await query({ fn: 'mean', columns: ['bmi'], epsilon: 1, peers: [peer(1)] })
+    assert.equal(mean.status, 400)
+  })
+
   it('refuses a differencing attack: a mean over a subset, then over the subset minus one person', async () => {
     const subset = sites[1]!.filter(r => Number(r.age) > 50)
     const person = subset.find(r => subset.filter(o => o.bmi === r.bmi).length === 1)!
@@ -332,6 +351,19 @@ describe('federated statistics on three real nodes (diabetes split into three si
     const after = (await (await fetch(`${nodes[1]!.url}/api/plexus/stats/audit`)).json() as { entries: any[] }).entries
     // The queries that reached the site are logged as invalid; nothing was released.
     for (const e of after.slice(before)) { assert.notEqual(e.verdict, 'released'); assert.equal(e.released, null) }
+    // Raw garbage over the protocol from a connected peer: oversized, not JSON, unknown type, a
+    // step without a query. Each stream ends with an error or a refusal; nothing is released.
+    const b = nodes[1]!.node.network!.libp2p
+    const target = nodes[0]!.node.network!.libp2p.peerId
+    const oversized = new Uint8Array(8); new DataView(oversized.buffer).setUint32(0, 0xFFFFFFF0)
+    const notJson = encodeFrame('x', 1024).slice(); notJson.set(new TextEncoder().encode('{{{'), 4)
+    for (const payload of [oversized, notJson, encodeFrame({ type: 'nope' }, 1024), encodeFrame({ type: 'stats.step', step: { op: 'compute' } }, 1024), encodeFrame({ type: 'stats.secure', step: 'mask', session: 'x' }, 1024)]) {
+      const stream = await b.dialProtocol(target, STATS_PROTOCOL)
+      stream.send(payload)
+      let reply = ''
+      try { for await (const chunk of stream) reply += new TextDecoder().decode(chunk.subarray()) } catch {}
+      assert.ok(!reply.includes('"ok":true'), reply)
+    }
     // The node is healthy and the data intact.
     const c = await query({ fn: 'count', peers: [peer(1)] })
     assert.equal(c.body.pooled.n, sites[1]!.length)
