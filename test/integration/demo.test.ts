@@ -29,6 +29,13 @@ describe('plexus demo (npm start)', () => {
     assert.deepEqual(rounds.map(m => Number(m[1])), [1, 2, 3, 4, 5, 6, 7, 8])
     const final = /→ done: ([\d.]+) % accuracy/.exec(out)
     assert.ok(final != null && Number(final[1]) > 85, `final accuracy ${final?.[1] ?? '?'}`)
+    // Three research sites answer federated statistics: pooled means by sex (442 patients in all),
+    // a logistic regression, and a small-cell table refused by every site.
+    const means = [...out.matchAll(/^\s+([12])\s+bmi\s+(\d+)\s+([\d.]+)$/gm)]
+    assert.equal(means.length, 2)
+    assert.equal(means.reduce((n, m) => n + Number(m[2]), 0), 442)
+    assert.match(out, /binomial GLM on n = 442; deviance [\d.]+, dispersion 1, \d+ IRLS rounds/)
+    assert.equal([...out.matchAll(/site [ABC] refused: Disclosure control refused the query/g)].length, 3)
     assert.match(out, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*X-Plexus-Privacy: community/)
     assert.match(out, /The demo is over; the devnet is stopped\.\n$/)
     // Nothing is left behind: the nodes are stopped and the temporary directory is gone.

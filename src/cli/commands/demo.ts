@@ -11,6 +11,9 @@ import type { GlobalOptions } from '../output.js'
 import { intOption } from '../parse.js'
 import { devnetTable, stopOnSignals } from './devnet.js'
 import { describeNetworkStatus, fetchNetworkStatus, fetchPeers, peersTable, shortPeerId } from './network.js'
+import { describeResult } from './stats.js'
+import { loadDiabetes, DIABETES_COLUMNS } from '../../analytics/diabetes.js'
+import type { QueryAnswer } from '../../analytics/service.js'
 
 interface DemoOptions {
   dir?: string
@@ -83,12 +86,14 @@ async function tour (devnet: Devnet, dir: string, say: (line?: string) => void):
   say(indent(peersTable(peers, names)))
 
   const federated = await clinics(devnet, dir, say)
+  const statistics = await research(devnet, dir, say)
   return {
     community: { status: community.status, route, servedBy: route.peers.map(nameOf), text },
     private: { status: refusal.status, code, message: errorMessage(refusal.status, refusal.body) },
     network: status,
     peers,
-    federated
+    federated,
+    statistics
   }
 }
 
@@ -146,6 +151,42 @@ async function clinics (devnet: Devnet, dir: string, say: (line?: string) => voi
   return { jobId: job.id, rounds: result.history.length, accuracy: result.job.lastAccuracy }
 }
 
+/**
+ * Step 7: the nodes are research sites, each holding a third of the diabetes patients (Efron et
+ * al., 2004). A asks statistics; each site answers only with aggregates that pass its disclosure
+ * control, or refuses.
+ */
+async function research (devnet: Devnet, dir: string, say: (line?: string) => void): Promise<Record<string, unknown>> {
+  say()
+  say('7. Federated statistics: the three nodes are research sites, each with a third of the 442')
+  say('   diabetes patients. A asks questions; only aggregates that pass each site\'s disclosure control leave.')
+  const { rows } = loadDiabetes()
+  const header = [...DIABETES_COLUMNS, 'progression']
+  for (const [i, node] of devnet.nodes.entries()) {
+    const file = join(dir, `site-${node.name}.csv`)
+    const mine = rows.filter((_r, k) => k % devnet.nodes.length === i)
+    writeFileSync(file, [header.join(','), ...mine.map(r => header.map(h => r[h as keyof typeof r]).join(','))].join('\n') + '\n')
+    await callNode(devnet.target(node.name), 'POST', '/api/plexus/data', { name: 'diabetes', path: file })
+    say(`   site ${node.name}: plexus data add diabetes ${file}  (${mine.length} patients)`)
+  }
+  const a = devnet.target('A')
+  const names = new Map(devnet.nodes.map(n => [n.peerId, n.name]))
+  const nameOf = (peerId: string): string => names.get(peerId) ?? shortPeerId(peerId)
+  const ask = async (label: string, body: Record<string, unknown>): Promise<QueryAnswer> => {
+    say()
+    say(`   ${label}`)
+    const answer = await callNode<QueryAnswer>(a, 'POST', '/api/plexus/stats/query', { dataset: 'diabetes', ...body })
+    if (answer.pooled != null) say(indent(describeResult(answer.pooled), '     '))
+    for (const site of answer.sites.filter(x => x.status !== 'ok')) say(`     site ${nameOf(site.peer)} ${site.status}: ${site.message ?? ''}`)
+    return answer
+  }
+  const mean = await ask('plexus stats query --dataset diabetes --fn mean --col bmi,bp --by sex --secure', { fn: 'mean', columns: ['bmi', 'bp'], by: 'sex', secure: true })
+  const model = await ask('plexus stats query --dataset diabetes --fn glm --family binomial --success 2 --col sex,bmi,s4,s5   (logistic regression, federated IRLS)', { fn: 'glm', family: 'binomial', success: 2, columns: ['sex', 'bmi', 's4', 's5'] })
+  const refused = await ask('plexus stats query --dataset diabetes --fn table --col sex --where "age >= 75"   (too few patients)', { fn: 'table', columns: ['sex'], where: 'age >= 75' })
+  if (mean.pooled == null || model.pooled == null) throw new PlexusError('PLX_ERR_INTERNAL', ['a federated statistics query of the demo failed'])
+  return { mean: mean.pooled, glm: model.pooled, refused: refused.sites.map(s => s.status) }
+}
+
 function explore (devnet: Devnet, temporary: boolean): string {
   const [a, b] = devnet.nodes
   return [
@@ -164,7 +205,7 @@ function explore (devnet: Devnet, temporary: boolean): string {
 export function registerDemo (program: Command): void {
   program
     .command('demo')
-    .description('a guided tour on a 3-node devnet: a community request served by a peer, a private one refused, the network status, and three clinics training a model together')
+    .description('a guided tour on a 3-node devnet: a community request served by a peer, a private one refused, the network status, three clinics training a model together, and three research sites answering federated statistics')
     .option('--dir <dir>', 'an empty or new directory for the three nodes (default: a temporary one, removed at the end)')
     .option('--base-port <p>', 'API ports P, P+1, P+2 and p2p ports P+100… (default: free ports)', intOption('--base-port', 1, 65433))
     .option('--exit', 'stop the devnet after the steps instead of running until Ctrl+C')
