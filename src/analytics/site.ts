@@ -292,9 +292,13 @@ export class StatsSite {
     const cols = queryColumns(q)
     for (const f of factorColumns(q)) {
       const j = cols.indexOf(f)
-      const set = new Set(values[j]!.map(levelOf))
-      verdicts.push(checkLevels(set.size, rowids.length, s))
-      out[f] = [...set].sort()
+      const counts = new Map<string, number>()
+      for (const v of values[j]!) { const l = levelOf(v); counts.set(l, (counts.get(l) ?? 0) + 1) }
+      verdicts.push(checkLevels(counts.size, rowids.length, s))
+      // A level held by one or two rows would reveal a (nearly) unique value: the marginal counts
+      // obey the table rule too.
+      verdicts.push(checkTable([...counts.values()], s))
+      out[f] = [...counts.keys()].sort()
     }
     this.#decide(analyst, q, rowids, combine(...verdicts))
     return out
