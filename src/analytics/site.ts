@@ -296,8 +296,9 @@ export class StatsSite {
       for (const v of values[j]!) { const l = levelOf(v); counts.set(l, (counts.get(l) ?? 0) + 1) }
       verdicts.push(checkLevels(counts.size, rowids.length, s))
       // A level held by one or two rows would reveal a (nearly) unique value: the marginal counts
-      // obey the table rule too.
-      verdicts.push(checkTable([...counts.values()], s))
+      // obey the table rule too (with `smallCells: suppress` such a level is still named, and its
+      // counts are suppressed in the answer).
+      if (this.#c.policy().smallCells === 'refuse') verdicts.push(checkTable([...counts.values()], s))
       out[f] = [...counts.keys()].sort()
     }
     this.#decide(analyst, q, rowids, combine(...verdicts))
