@@ -288,6 +288,19 @@ describe('federated statistics on three real nodes (diabetes split into three si
     assert.equal(last.released, null)
   })
 
+  it('refuses a sum that one contribution dominates (dominance rule)', async () => {
+    const file = join(root, 'incomes.csv')
+    writeFileSync(file, ['income', ...Array.from({ length: 9 }, () => '100'), '50000'].join('\n') + '\n')
+    const r = await post(`${nodes[1]!.url}/api/plexus/data`, { name: 'incomes', path: file })
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    const sum = await post(`${nodes[0]!.url}/api/plexus/stats/query`, { dataset: 'incomes', fn: 'sum', columns: ['income'], peers: [peer(1)] })
+    assert.equal(sum.body.pooled, null)
+    assert.match(sum.body.sites[0].message, /largest contribution makes up more than 0\.9 of the total \[dominance\]/)
+    // A count over the same rows reveals no value and is allowed.
+    const count = await post(`${nodes[0]!.url}/api/plexus/stats/query`, { dataset: 'incomes', fn: 'count', peers: [peer(1)] })
+    assert.equal(count.body.pooled.n, 10)
+  })
+
   it('adds Laplace noise when asked for differential privacy and stops at the analyst\'s budget', async () => {
     const exact = sites[1]!.length
     const noisy = await query({ fn: 'count', epsilon: 6, peers: [peer(1)] })
