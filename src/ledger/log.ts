@@ -9,7 +9,7 @@
 import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError, isPlexusError } from '../errors.js'
 import { MerkleTree, MemoryHashStore, equalHashes, leafHash, toHex } from './merkle.js'
-import { receiptBytes, verifyReceipt, type SignedReceipt } from './receipts.js'
+import { verifyReceipt, verifyReceiptWithJson, type SignedReceipt } from './receipts.js'
 import { SqliteHashStore, getMeta, openLedgerDb, setMeta, type Db } from './store.js'
 import { signConsistency, signTreeHead, verifyTreeHead, type SignedConsistencyProof, type SignedTreeHead } from './tree-head.js'
 import type { PeerSigner } from './peer-keys.js'
@@ -124,9 +124,8 @@ export class LedgerLog {
   /** Verifies every receipt first, then appends them all in one transaction (all or none). */
   appendMany (receipts: readonly unknown[]): AppendResult[] {
     const items = receipts.map(r => {
-      const receipt = verifyReceipt(r)
-      const bytes = receiptBytes(receipt)
-      return { receipt, data: Buffer.from(bytes).toString('utf8'), hash: leafHash(bytes) }
+      const { receipt, json } = verifyReceiptWithJson(r)
+      return { receipt, data: json, hash: leafHash(Buffer.from(json, 'utf8')) }
     })
     const ids = new Set<string>()
     for (const { receipt } of items) {

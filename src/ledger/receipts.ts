@@ -14,10 +14,10 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { canonicalJson, signPayload } from '../crypto/signing.js'
+import { canonicalJson, signPayload, signingBytesOfJson, verifyBytesWithKey } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
 import { MAX_RECEIPT_BYTES, RECEIPT_COUNTERSIGN_DOMAIN, RECEIPT_DOMAIN } from './constants.js'
-import { isEd25519PeerId, verifyByPeer, type PeerSigner } from './peer-keys.js'
+import { isEd25519PeerId, keyOfPeer, verifyByPeer, type PeerSigner } from './peer-keys.js'
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex')
 const PeerIdString = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a base58btc peer id')
@@ -132,33 +132,49 @@ export function countersignReceipt (requester: PeerSigner, partial: ProviderSign
   return { body, providerSignature: partial.providerSignature, requesterSignature }
 }
 
-/**
- * Validates a receipt from anywhere (a peer, the store, a file): size, schema, peer ids, both
- * signatures. Returns the typed receipt or throws `PLX_ERR_LEDGER_RECEIPT_INVALID` saying why.
- */
-export function verifyReceipt (value: unknown): SignedReceipt {
-  if (value == null || typeof value !== 'object') throw refuse('not an object')
-  let size: number
-  try {
-    size = canonicalJson(value).length
-  } catch (err) {
-    throw refuse(`not plain JSON: ${(err as Error).message}`)
+/** Canonical JSON of a receipt and of the two payloads its signatures cover, from one encoding of the body. */
+function encodings (r: SignedReceipt): { bodyJson: string, counterJson: string, receiptJson: string } {
+  // canonicalJson sorts keys: "body" < "providerSignature" < "requesterSignature".
+  const bodyJson = canonicalJson(r.body)
+  const sig = JSON.stringify(r.providerSignature)
+  return {
+    bodyJson,
+    counterJson: `{"body":${bodyJson},"providerSignature":${sig}}`,
+    receiptJson: `{"body":${bodyJson},"providerSignature":${sig},"requesterSignature":${JSON.stringify(r.requesterSignature)}}`
   }
-  if (size > MAX_RECEIPT_BYTES) throw refuse(`larger than ${MAX_RECEIPT_BYTES} bytes`)
+}
+
+/**
+ * Validates a receipt from anywhere (a peer, the store, a file): schema, peer ids, both
+ * signatures. Returns the typed receipt with its canonical JSON (the bytes a log stores), or throws
+ * `PLX_ERR_LEDGER_RECEIPT_INVALID` saying why.
+ */
+export function verifyReceiptWithJson (value: unknown): { receipt: SignedReceipt, json: string } {
+  if (value == null || typeof value !== 'object') throw refuse('not an object')
   const r = SignedReceiptSchema.safeParse(value)
   if (!r.success) throw refuse(`malformed: ${z.prettifyError(r.error).replace(/\n/g, ' ')}`)
   const receipt = r.data
   checkBody(receipt.body)
-  if (!verifyByPeer(receipt.body.provider, RECEIPT_DOMAIN, receipt.body, receipt.providerSignature)) {
+  // The schema bounds every field, so this only guards against the schema growing unbounded.
+  const { bodyJson, counterJson, receiptJson } = encodings(receipt)
+  if (receiptJson.length > MAX_RECEIPT_BYTES) throw refuse(`larger than ${MAX_RECEIPT_BYTES} bytes`)
+  const provider = keyOfPeer(receipt.body.provider)!
+  const requester = keyOfPeer(receipt.body.requester)!
+  if (!verifyBytesWithKey(provider, signingBytesOfJson(RECEIPT_DOMAIN, bodyJson), receipt.providerSignature)) {
     throw refuse(`the provider's signature on receipt '${receipt.body.id}' does not verify`)
   }
-  if (!verifyByPeer(receipt.body.requester, RECEIPT_COUNTERSIGN_DOMAIN, { body: receipt.body, providerSignature: receipt.providerSignature }, receipt.requesterSignature)) {
+  if (!verifyBytesWithKey(requester, signingBytesOfJson(RECEIPT_COUNTERSIGN_DOMAIN, counterJson), receipt.requesterSignature)) {
     throw refuse(`the requester's countersignature on receipt '${receipt.body.id}' does not verify`)
   }
-  return receipt
+  return { receipt, json: receiptJson }
+}
+
+/** `verifyReceiptWithJson` without the encoding. */
+export function verifyReceipt (value: unknown): SignedReceipt {
+  return verifyReceiptWithJson(value).receipt
 }
 
 /** The exact bytes a receipt contributes to the log: its canonical JSON. */
 export function receiptBytes (receipt: SignedReceipt): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(receipt))
+  return new TextEncoder().encode(encodings(receipt).receiptJson)
 }

@@ -56,11 +56,11 @@ describe('receipts', () => {
     refused(() => verifyReceipt({ ...r, body: { ...r.body, kind: 'mining' } }), /malformed/)
     refused(() => verifyReceipt({ ...r, body: { ...r.body, extra: 1 } }), /malformed/)
     refused(() => verifyReceipt({ ...r, body: { ...r.body, inputSha256: 'ABC' } }), /malformed/)
-    refused(() => verifyReceipt({ ...r, body: { ...r.body, jobId: 'x'.repeat(5000) } }), /larger than/)
+    refused(() => verifyReceipt({ ...r, body: { ...r.body, jobId: 'x'.repeat(5000) } }), /malformed.*jobId/)
     refused(() => verifyReceipt({ ...r, body: { ...r.body, promptTokens: -1 } }), /malformed/)
     refused(() => verifyReceipt({ ...r, body: { ...r.body, provider: 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N' } }), /not an Ed25519 peer id/)
     refused(() => verifyReceipt({ ...r, extra: 'x' }), /malformed/)
-    refused(() => verifyReceipt({ ...r, body: { ...r.body, a: 1n } }), /not plain JSON/)
+    refused(() => verifyReceipt({ ...r, body: { ...r.body, completionTokens: 1n } }), /malformed/)
   })
 
   it('only the named parties can sign, and the provider and requester must differ', () => {
