@@ -35,3 +35,7 @@ export {
   emissionEpochs, epochBounds, epochOf, nodeCap, pointsFromReceipts, rewardRoot, scoreCommitment, settleEpoch, tallyReceipts,
   type RewardParams, type RewardTable, type RewardRow, type RewardWeights, type EpochPoints, type SignedScoreCommit, type ScoreReveal
 } from './rewards.js'
+export {
+  LEDGER_PROTOCOL, LedgerService, LedgerRequestSchema, MAX_LEDGER_FRAME_BYTES, MAX_RECEIPTS_PER_REQUEST, answer, ledgerTopic, serveStream,
+  type LedgerRequest, type LedgerResponse, type LedgerServiceComponents, type LedgerServiceInit, type LedgerNetStats, type LedgerLibp2p
+} from './protocol.js'
