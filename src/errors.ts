@@ -148,6 +148,19 @@ export const ERRORS = {
   PLX_ERR_STATS_SECURE_MESSAGE: { message: 'Secure sum message refused: %s', status: 400, type: 'invalid_request_error' },
   PLX_ERR_STATS_SECURE_SUM: { message: 'Secure sum failed: %s', status: 503, type: 'server_error' },
 
+  // Ledger: receipts, the Merkle log, signed tree heads, rewards
+  PLX_ERR_LEDGER_RECEIPT_INVALID: { message: 'Receipt refused: %s', status: 400, type: 'invalid_request_error', openaiCode: 'invalid_receipt' },
+  PLX_ERR_LEDGER_RECEIPT_DUPLICATE: { message: "Receipt '%s' is already in the log", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_RECEIPT_NOT_FOUND: { message: "No receipt '%s' in the log", status: 404, type: 'not_found_error' },
+  PLX_ERR_LEDGER_HEAD_INVALID: { message: 'Signed tree head refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_PROOF_INVALID: { message: 'Proof refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_RANGE: { message: 'Out of range for a log of %s entries: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_STORE: { message: "The ledger store '%s' failed: %s", status: 500, type: 'server_error' },
+  PLX_ERR_LEDGER_CORRUPT: { message: "The ledger store '%s' is damaged: %s", status: 500, type: 'server_error' },
+  PLX_ERR_LEDGER_REWARDS_CONFIG: { message: 'Invalid reward setting: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_SCORE_INVALID: { message: 'Peer score refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_LEDGER_PROTOCOL: { message: 'Ledger message refused: %s', status: 400, type: 'invalid_request_error' },
+
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
 } as const satisfies Record<string, ErrorSpec>

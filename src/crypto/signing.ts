@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { createPublicKey, verify as verifySignature } from 'node:crypto'
+import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto'
 
 /**
  * JSON with object keys sorted (recursively) and no whitespace. Only plain JSON values are
@@ -31,8 +31,16 @@ export function canonicalJson (value: unknown): string {
 
 /** The exact bytes signed for `payload` in `domain`. */
 export function signingBytes (domain: string, payload: unknown): Uint8Array {
+  return signingBytesOfJson(domain, canonicalJson(payload))
+}
+
+/**
+ * `signingBytes` for a payload whose canonical JSON the caller already has (a hot path that
+ * signs or checks several nested parts of one object encodes it once).
+ */
+export function signingBytesOfJson (domain: string, json: string): Uint8Array {
   if (!/^[a-z][a-z0-9-]*$/.test(domain)) throw new TypeError(`signing domain '${domain}' must be lowercase letters, digits and dashes`)
-  return new TextEncoder().encode(`plexus:${domain}:v1\n${canonicalJson(payload)}`)
+  return new TextEncoder().encode(`plexus:${domain}:v1\n${json}`)
 }
 
 /** Anything that can sign with the node's Ed25519 key (the NodeIdentity does). */
@@ -44,14 +52,37 @@ export function signPayload (signer: Signer, domain: string, payload: unknown): 
   return Buffer.from(signer.sign(signingBytes(domain, payload))).toString('base64url')
 }
 
+/** A raw 32-byte Ed25519 public key as a KeyObject (worth caching: building one costs about as much as a verification). */
+export function ed25519PublicKey (publicKey: Uint8Array): KeyObject {
+  if (publicKey.length !== 32) throw new TypeError('an Ed25519 public key has 32 bytes')
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' })
+}
+
+/** Verifies a base64url signature by an Ed25519 KeyObject. Never throws. */
+export function verifyPayloadWithKey (key: KeyObject, domain: string, payload: unknown, signature: string): boolean {
+  try {
+    return verifyBytesWithKey(key, signingBytes(domain, payload), signature)
+  } catch {
+    return false
+  }
+}
+
+/** Verifies a base64url signature over bytes from `signingBytes`/`signingBytesOfJson`. Never throws. */
+export function verifyBytesWithKey (key: KeyObject, bytes: Uint8Array, signature: string): boolean {
+  try {
+    const sig = Buffer.from(signature, 'base64url')
+    if (sig.length !== 64) return false
+    return verifySignature(null, bytes, key, sig)
+  } catch {
+    return false
+  }
+}
+
 /** Verifies a base64url signature by the raw 32-byte Ed25519 public key. Never throws. */
 export function verifyPayload (publicKey: Uint8Array, domain: string, payload: unknown, signature: string): boolean {
   try {
     if (publicKey.length !== 32) return false
-    const sig = Buffer.from(signature, 'base64url')
-    if (sig.length !== 64) return false
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' })
-    return verifySignature(null, signingBytes(domain, payload), key, sig)
+    return verifyPayloadWithKey(ed25519PublicKey(publicKey), domain, payload, signature)
   } catch {
     return false
   }
