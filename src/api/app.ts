@@ -9,6 +9,8 @@ import type { PlexusNetwork } from '../p2p/network.js'
 import { networkRoutes } from './plexus/network.js'
 import { federatedRoutes } from './plexus/federated.js'
 import { statsRoutes } from './plexus/stats.js'
+import { ledgerRoutes } from './plexus/ledger.js'
+import type { Books } from '../ledger/books.js'
 import type { StatsService } from '../analytics/service.js'
 import type { DataRegistry } from '../data/registry.js'
 import type { FederatedService } from '../federated/service.js'
@@ -29,6 +31,7 @@ export interface ApiComponents {
   data: DataRegistry
   federated: FederatedService
   stats: StatsService
+  books: Books
   cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
@@ -130,6 +133,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   await app.register(networkRoutes, { network: components.network, router: components.router })
   await app.register(federatedRoutes, { data: components.data, federated: components.federated })
   await app.register(statsRoutes, { stats: components.stats })
+  await app.register(ledgerRoutes, { books: components.books })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

@@ -17,6 +17,7 @@ import { registerDemo } from './commands/demo.js'
 import { registerData } from './commands/data.js'
 import { registerFl } from './commands/fl.js'
 import { registerStats, registerStatsOwner } from './commands/stats.js'
+import { registerLedger } from './commands/ledger.js'
 
 const program = new Command()
 program
@@ -44,6 +45,7 @@ registerData(program)
 registerStatsOwner(program.commands.find(c => c.name() === 'data')!)
 registerFl(program)
 registerStats(program)
+registerLedger(program)
 
 try {
   await program.parseAsync(process.argv)

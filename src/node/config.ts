@@ -138,6 +138,23 @@ export const StatsConfigSchema = z.strictObject({
   privacyBudget: z.number().min(0).max(1000).default(10)
 })
 
+export const LedgerConfigSchema = z.strictObject({
+  /** Seconds between the signed heads this node publishes. */
+  headIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
+  /** Length of a reward epoch, in seconds. */
+  epochSeconds: z.number().int().min(1).max(94_672_800).default(86_400),
+  /** Start of reward epoch 0. */
+  genesis: z.string().datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
+  /** Points per unit of work. */
+  weights: z.strictObject({
+    promptToken: z.number().int().min(0).max(1_000_000).default(1),
+    completionToken: z.number().int().min(0).max(1_000_000).default(4),
+    flSample: z.number().int().min(0).max(1_000_000).default(20),
+    statsQuery: z.number().int().min(0).max(1_000_000).default(2000),
+    uptime: z.number().int().min(0).max(1_000_000).default(10)
+  }).default({ promptToken: 1, completionToken: 4, flSample: 20, statsQuery: 2000, uptime: 10 })
+})
+
 export const ConfigSchema = z.strictObject({
   api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
@@ -145,7 +162,8 @@ export const ConfigSchema = z.strictObject({
   network: NetworkConfigSchema.default(NetworkConfigSchema.parse({})),
   router: RouterConfigSchema.default(RouterConfigSchema.parse({})),
   federated: FederatedConfigSchema.default(FederatedConfigSchema.parse({})),
-  stats: StatsConfigSchema.default(StatsConfigSchema.parse({}))
+  stats: StatsConfigSchema.default(StatsConfigSchema.parse({})),
+  ledger: LedgerConfigSchema.default(LedgerConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
@@ -153,7 +171,7 @@ type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof
 export type ConfigOverrides = DeepPartial<PlexusConfig>
 
 type Section = keyof PlexusConfig
-const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated', 'stats']
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated', 'stats', 'ledger']
 
 const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'list']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
@@ -195,7 +213,7 @@ function isPlainObject (v: unknown): v is Record<string, unknown> {
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue

@@ -16,6 +16,7 @@ import { Router } from '../router/router.js'
 import { DataRegistry } from '../data/registry.js'
 import { FederatedService } from '../federated/service.js'
 import { StatsService } from '../analytics/service.js'
+import { Books } from '../ledger/books.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
@@ -81,6 +82,7 @@ export class PlexusNode {
   #data: DataRegistry | null = null
   #federated: FederatedService | null = null
   #stats: StatsService | null = null
+  #books: Books | null = null
   #api: PlexusApi | null = null
   #url: string | null = null
   #startedAt = new Date()
@@ -118,6 +120,9 @@ export class PlexusNode {
   get data (): DataRegistry | null { return this.#data }
   /** Federated learning jobs; null before `start()`. */
   get federated (): FederatedService | null { return this.#federated }
+
+  /** The node's verifiable books (receipt log, heads seen, rewards); null before `start()`. */
+  get books (): Books | null { return this.#books }
 
   /** Federated statistics (site and analyst); null before `start()`. */
   get stats (): StatsService | null { return this.#stats }
@@ -161,6 +166,7 @@ export class PlexusNode {
       throw new PlexusError('PLX_ERR_CONFIG_INVALID', [`inference.defaultModel '${defaultModel}' is not a registered model`])
     }
     this.#startedAt = new Date()
+    this.#books = new Books({ dir: this.paths.root, identity: this.identity, logger: forComponent(this.logger, 'ledger'), config: () => this.config.ledger })
     if (this.config.network.enabled) {
       this.#network = await PlexusNetwork.start({
         signer: this.identity,
@@ -168,10 +174,12 @@ export class PlexusNode {
         engine: this.engine,
         logger: forComponent(this.logger, 'p2p'),
         version: PACKAGE_VERSION,
-        parallel: this.config.inference.parallel
+        parallel: this.config.inference.parallel,
+        receipts: this.#books
       }, this.config.network)
       this.router.attachNetwork(this.#network)
     }
+    await this.#books.start(this.#network)
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
       { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl') },
@@ -187,7 +195,7 @@ export class PlexusNode {
     })
     await this.#stats.start()
     this.#api = await buildApi(
-      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, stats: this.#stats, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, stats: this.#stats, books: this.#books, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
     try {
@@ -195,6 +203,7 @@ export class PlexusNode {
     } catch (err) {
       await this.#federated?.stop().catch(() => {})
       await this.#stats?.stop().catch(() => {})
+      await this.#books?.stop().catch(() => {})
       await this.#data?.close().catch(() => {})
       await this.#network?.stop().catch(() => {})
       throw err
@@ -223,6 +232,7 @@ export class PlexusNode {
       await this.#federated?.stop()
       await this.#stats?.stop()
       await this.#network?.stop()
+      await this.#books?.stop()
       await this.#data?.close()
       await this.cabinets.stop()
       this.#removeRuntimeFile()

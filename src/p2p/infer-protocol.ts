@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js'
 import type { GenerateRequest, GenerateResult, InferenceEngine } from '../inference/engine.js'
 import { TokenBuckets } from '../rate-limit.js'
 import { readFrames, sendFrame, FrameError } from './framing.js'
+import { checkInferenceReceipt, inferenceReceiptBody, type ReceiptKeeper } from '../ledger/inference.js'
 
 export const INFER_PROTOCOL = '/plexus/infer/1.0.0'
 /** Hard limit on one frame either way (a request's messages must fit in it). */
@@ -65,6 +66,11 @@ export const InferRequestSchema = z.strictObject({
 export type InferRequest = z.output<typeof InferRequestSchema>
 
 const CancelSchema = z.strictObject({ type: z.literal('cancel') })
+/** The requester's countersignature of the receipt that came with `done`. */
+const CountersignSchema = z.strictObject({ type: z.literal('countersign'), receipt: z.record(z.string(), z.unknown()) })
+/** How long a provider waits for the countersigned receipt after `done`. */
+const COUNTERSIGN_WAIT_MS = 5_000
+const ProviderReceiptSchema = z.strictObject({ body: z.record(z.string(), z.unknown()), providerSignature: z.string().max(128) })
 
 export const REFUSAL_CODES = ['not-serving', 'wrong-network', 'rate-limited', 'busy', 'model-not-found', 'too-many-tokens', 'bad-request', 'shutting-down', 'failed'] as const
 export type RefusalCode = (typeof REFUSAL_CODES)[number]
@@ -74,7 +80,9 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('done'),
     finishReason: z.enum(['stop', 'length']),
-    usage: z.strictObject({ promptTokens: z.number().int().min(0), completionTokens: z.number().int().min(0) })
+    usage: z.strictObject({ promptTokens: z.number().int().min(0), completionTokens: z.number().int().min(0) }),
+    /** The provider's signed receipt for this job, for the requester to countersign. */
+    receipt: ProviderReceiptSchema.optional()
   }),
   z.strictObject({
     type: z.literal('error'),
@@ -93,14 +101,20 @@ export interface InferStats {
   active: number
   bytesIn: number
   bytesOut: number
+  /** Served jobs whose receipt the requester countersigned (recorded), and those without one. */
+  receiptsRecorded: number
+  receiptsMissing: number
   /** Requester side. */
   requested: number
   requestBytesOut: number
   requestBytesIn: number
+  /** Providers' receipts countersigned, and refused because they did not match the job. */
+  receiptsCountersigned: number
+  receiptsRefused: number
 }
 
 export function newInferStats (): InferStats {
-  return { served: 0, refused: {}, active: 0, bytesIn: 0, bytesOut: 0, requested: 0, requestBytesOut: 0, requestBytesIn: 0 }
+  return { served: 0, refused: {}, active: 0, bytesIn: 0, bytesOut: 0, receiptsRecorded: 0, receiptsMissing: 0, requested: 0, requestBytesOut: 0, requestBytesIn: 0, receiptsCountersigned: 0, receiptsRefused: 0 }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,6 +124,8 @@ export interface InferServerComponents {
   engine: Pick<InferenceEngine, 'generate' | 'registry'>
   logger: Logger
   stats: InferStats
+  /** Signs and records receipts of served jobs (the node's books); none: no receipts. */
+  receipts?: ReceiptKeeper
 }
 
 export interface InferServerInit {
@@ -186,22 +202,48 @@ export class InferServer {
       this.#jobs.add(job)
       stats.active = this.#jobs.size
       const signal = job.signal
-      // Anything more from the requester — a cancel frame, end of stream, reset — ends the job.
+      // Anything more from the requester — a cancel frame, end of stream, reset — ends the job;
+      // after `done`, the one frame expected is the countersigned receipt.
+      let countersigned: (receipt: unknown) => void = () => {}
+      const countersign = new Promise<unknown>(resolve => { countersigned = resolve })
       void (async () => {
         try {
           for await (const frame of frames) {
+            const c = CountersignSchema.safeParse(frame)
+            if (c.success) { countersigned(c.data.receipt); continue }
             if (CancelSchema.safeParse(frame).success) break
           }
         } catch {}
+        countersigned(null)
         job?.abort()
       })()
       stream.addEventListener('close', () => job?.abort(), { once: true })
 
       const batcher = new TokenBatcher(frame => { void send(frame).catch(() => job?.abort()) })
-      const result = await this.#c.engine.generate(toGenerateRequest(req), { signal, onPiece: (ids, text) => batcher.add(ids, text) })
+      const startedAt = Date.now()
+      const produced: number[] = []
+      const result = await this.#c.engine.generate(toGenerateRequest(req), { signal, onPiece: (ids, text) => { for (const id of ids) produced.push(id); batcher.add(ids, text) } })
       batcher.flush()
-      await send({ type: 'done', finishReason: result.finishReason, usage: result.usage })
+      const keeper = this.#c.receipts
+      const body = keeper == null
+        ? null
+        : inferenceReceiptBody({ jobId: req.id, provider: keeper.peerId, requester: peer, modelSha256: this.#c.engine.registry.get(req.model).sha256, job: req, outputIds: produced, promptTokens: result.usage.promptTokens, startedAt, endedAt: Date.now() })
+      const receipt = body != null && keeper != null ? keeper.sign(body) : undefined
+      await send({ type: 'done', finishReason: result.finishReason, usage: result.usage, ...(receipt != null ? { receipt } : {}) })
       stats.served++
+      if (receipt != null && keeper != null) {
+        const signed = await Promise.race([countersign, new Promise(resolve => setTimeout(resolve, COUNTERSIGN_WAIT_MS, null))])
+        try {
+          if (signed == null) throw new Error('no countersignature came')
+          if ((signed as { body?: { id?: unknown } }).body?.id !== receipt.body.id) throw new Error('a countersignature of another receipt')
+          const r = keeper.record(signed) as { id?: string }
+          stats.receiptsRecorded++
+          this.#c.logger.debug({ peer, receipt: r.id }, 'receipt recorded')
+        } catch (err) {
+          stats.receiptsMissing++
+          this.#c.logger.debug({ peer, err: (err as Error).message }, 'served without a countersigned receipt')
+        }
+      }
       await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => stream.abort(new Error('close timed out')))
     } catch (err) {
       if (job?.signal.aborted === true) {
@@ -317,6 +359,8 @@ export interface InferJob extends Omit<InferRequest, 'type' | 'id' | 'network'> 
 
 export interface RequestOptions {
   signal?: AbortSignal
+  /** Countersigns and records the provider's receipt (the node's books); none: receipts are not kept. */
+  receipts?: ReceiptKeeper
   /** Give up on the peer when nothing arrives for this long once tokens flow. */
   stallMs: number
   /** Before the first token (the peer may be loading the model): this long. */
@@ -357,6 +401,7 @@ export async function requestInference (
     timer = setTimeout(() => { stalled = true; waited = ms; stream.abort(new Error('stalled')) }, ms)
   }
   const onAbort = (): void => { stream.abort(new Error('cancelled by the requester')) }
+  const received: number[] = []
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     arm()
@@ -368,8 +413,24 @@ export async function requestInference (
       if (!parsed.success) throw new PeerInferenceError('protocol', 'peer sent a malformed frame', true)
       const frame = parsed.data
       if (frame.type === 'tokens') {
+        for (const id of frame.ids) received.push(id)
         options.onPiece(frame.ids, frame.text)
       } else if (frame.type === 'done') {
+        const keeper = options.receipts
+        if (frame.receipt != null && keeper != null) {
+          try {
+            const partial = frame.receipt as unknown as Parameters<ReceiptKeeper['countersign']>[0]
+            checkInferenceReceipt(partial, { provider: peer.toString(), requester: keeper.peerId, job, outputIds: received })
+            const signed = keeper.countersign(partial)
+            keeper.record(signed)
+            stats.requestBytesOut += await sendFrame(stream, { type: 'countersign', receipt: signed }, MAX_INFER_FRAME_BYTES, signal)
+            stats.receiptsCountersigned++
+          } catch (err) {
+            // The tokens arrived and are the caller's; a receipt that does not match is not signed.
+            stats.receiptsRefused++
+            if (!(err instanceof PlexusError)) throw err
+          }
+        }
         await stream.close({ signal: AbortSignal.timeout(2_000) }).catch(() => stream.abort(new Error('close timed out')))
         return { finishReason: frame.finishReason, usage: frame.usage }
       } else {

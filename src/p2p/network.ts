@@ -9,6 +9,7 @@ import type { Signer } from '../crypto/signing.js'
 import { AdvertService, type AdvertContent, type AdvertStats } from './adverts.js'
 import { createHost, type PlexusLibp2p } from './host.js'
 import { PeerTable, type PeerEntry } from './peer-table.js'
+import type { ReceiptKeeper } from '../ledger/inference.js'
 import { InferServer, INFER_PROTOCOL, newInferStats, requestInference, type InferJob, type InferOutcome, type InferStats, type RequestOptions } from './infer-protocol.js'
 import type { NetworkConfig } from './config.js'
 
@@ -22,6 +23,8 @@ export interface NetworkComponents {
   version: string
   /** Sequences per model, for the load part of adverts. */
   parallel: number
+  /** The node's books: receipts of community jobs, both ways. */
+  receipts?: ReceiptKeeper
 }
 
 export interface PeerSummary {
@@ -77,6 +80,7 @@ export class PlexusNetwork {
   readonly table = new PeerTable()
   readonly inferStats = newInferStats()
   readonly #config: NetworkConfig
+  readonly #receipts: ReceiptKeeper | undefined
   readonly #adverts: AdvertService
   readonly #server: InferServer
   readonly #log: Logger
@@ -88,9 +92,10 @@ export class PlexusNetwork {
   private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig) {
     this.libp2p = libp2p
     this.#config = config
+    this.#receipts = components.receipts
     this.#log = components.logger
     this.#server = new InferServer(
-      { engine: components.engine, logger: components.logger, stats: this.inferStats },
+      { engine: components.engine, logger: components.logger, stats: this.inferStats, receipts: components.receipts },
       { networkId: config.networkId, ...config.community }
     )
     this.#adverts = new AdvertService(
@@ -167,6 +172,7 @@ export class PlexusNetwork {
     const dialer = { dialProtocol: async (peer: PeerId, protocol: string, o: { signal?: AbortSignal }) => await this.#inferStream(peer, protocol, o) }
     try {
       return await requestInference(dialer as unknown as Pick<PlexusLibp2p, 'dialProtocol'>, peerIdFromString(peerId), { ...job, id, network: this.#config.networkId }, this.inferStats, {
+        receipts: this.#receipts,
         ...options,
         onPiece: (ids, text) => { entry.tokens += ids.length; options.onPiece(ids, text) }
       })

@@ -166,6 +166,21 @@ describe('the network: adverts, community inference, privacy, cloud, failover', 
     assert.ok(peers.some(p => p.peerId === remote.plexus.route.peers[0]))
     assert.equal(remote.choices[0]!.text, local.choices[0]!.text)
     assert.equal(remote.usage.completion_tokens, local.usage.completion_tokens)
+    // Both sides keep the receipt, signed by the provider and countersigned by A.
+    const provider = peers.find(p => p.peerId === remote.plexus.route.peers[0])!
+    type Entry = { index: number, receipt: { body: { kind: string, provider: string, requester: string, completionTokens: number, params: { seed: number } }, providerSignature: string, requesterSignature: string } }
+    await waitFor('the provider to record the receipt', async () => (await getJson<{ receipts: Entry[] }>(`${provider.url}/api/plexus/ledger/receipts`)).receipts.length > 0)
+    const theirs = (await getJson<{ receipts: Entry[] }>(`${provider.url}/api/plexus/ledger/receipts`)).receipts.at(-1)!.receipt
+    const ours = a.node.books!.log.receipts(0).at(-1)!.receipt
+    assert.deepEqual(ours, theirs)
+    assert.equal(ours.body.kind, 'inference')
+    assert.equal(ours.body.provider, provider.peerId)
+    assert.equal(ours.body.requester, a.node.network!.peerId)
+    assert.equal(ours.body.completionTokens, remote.usage.completion_tokens)
+    assert.equal(ours.body.params.seed, PROMPT.seed)
+    const verified = await getJson<{ log: { ok: boolean, size: number } }>(`${provider.url}/api/plexus/ledger/verify`)
+    assert.equal(verified.log.ok, true)
+    assert.equal(a.node.books!.verify().log.ok, true)
 
     // Streaming, chat, with the level in the body: same text as the local stream.
     const chat = { model: MODEL, messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 40, seed: 5, stream: true }

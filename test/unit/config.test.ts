@@ -158,7 +158,7 @@ describe('configFromEnv', () => {
     const out = configFromEnv({ PLEXUS_PORT: '', PLEXUS_HOST: undefined })
 
     // Assert
-    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {} })
+    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {} })
   })
 
   it('reads booleans from 1/true/yes/on, case-insensitively', () => {

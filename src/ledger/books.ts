@@ -1,0 +1,166 @@
+/**
+ * A node's verifiable books, as the node runs them: its receipt log and the heads it has seen
+ * (one SQLite file, `<data-dir>/ledger.db`), the ledger protocol and head gossip when the node is
+ * on a network, a signed head published every `headIntervalSeconds` (and whenever asked), and
+ * reward settlement — epochs recomputed from the receipts this node holds and those it fetches
+ * from its peers' logs, so any node with the same logs gets the same tables and roots.
+ *
+ * @packageDocumentation
+ */
+import { join } from 'node:path'
+import type { Logger } from '../logger.js'
+import type { PlexusNetwork } from '../p2p/network.js'
+import type { Signer } from '../crypto/signing.js'
+import { PlexusError } from '../errors.js'
+import { LedgerLog, MAX_RECEIPT_RANGE, type AppendResult, type VerifyReport } from './log.js'
+import { HeadBook, type Equivocation } from './heads.js'
+import { LedgerService, type LedgerLibp2p } from './protocol.js'
+import { peerSigner, type PeerSigner } from './peer-keys.js'
+import { countersignReceipt, signReceipt, verifyReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
+import type { ReceiptKeeper } from './inference.js'
+import { balances, epochOf, settleEpoch, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
+
+export interface LedgerConfig {
+  /** Seconds between signed heads this node publishes. */
+  headIntervalSeconds: number
+  /** Length of a reward epoch. */
+  epochSeconds: number
+  /** Start of epoch 0 (ISO date). */
+  genesis: string
+  /** Points per unit of work (the governance issue makes them votable). */
+  weights: RewardWeights
+}
+
+export interface BooksComponents {
+  dir: string
+  identity: Signer & { publicKey: Uint8Array }
+  logger: Logger
+  config: () => LedgerConfig
+}
+
+export interface RewardsReport {
+  /** Settled (finished) epochs, oldest first, with their tables. */
+  epochs: RewardTable[]
+  /** Micro-tokens per peer over the settled epochs, as decimal strings. */
+  balances: Record<string, string>
+  /** Receipts counted, and refused. */
+  counted: number
+  rejected: number
+  /** Peers whose logs were read (this node first). */
+  logs: string[]
+  /** Peers whose logs could not be read. */
+  unreachable: string[]
+}
+
+export class Books implements ReceiptKeeper {
+  readonly log: LedgerLog
+  readonly book: HeadBook
+  readonly signer: PeerSigner
+  #service: LedgerService | null = null
+  #timer: NodeJS.Timeout | null = null
+  readonly #c: BooksComponents
+  #network: PlexusNetwork | null = null
+
+  constructor (components: BooksComponents) {
+    this.#c = components
+    this.signer = peerSigner(components.identity)
+    this.log = LedgerLog.open({ file: join(components.dir, 'ledger.db'), signer: this.signer })
+    this.book = new HeadBook(this.log.db)
+  }
+
+  get service (): LedgerService | null { return this.#service }
+  get peerId (): string { return this.signer.peerId }
+
+  /** Serves the log and gossips heads on the network (without one, the books are local only). */
+  async start (network: PlexusNetwork | null): Promise<void> {
+    this.#network = network
+    if (network == null) return
+    this.#service = new LedgerService({ libp2p: network.libp2p as unknown as LedgerLibp2p, log: this.log, book: this.book, logger: this.#c.logger }, { networkId: network.networkId })
+    await this.#service.start()
+    const every = Math.max(1, this.#c.config().headIntervalSeconds) * 1000
+    this.#timer = setInterval(() => { void this.publishHead().catch(err => this.#c.logger.debug({ err: (err as Error).message }, 'head not published')) }, every)
+    this.#timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    if (this.#timer != null) clearInterval(this.#timer)
+    await this.#service?.stop().catch(() => {})
+    this.log.close()
+  }
+
+  /** Signs a head of the log now and gossips it (when on a network). */
+  async publishHead (): Promise<ReturnType<LedgerLog['signHead']>> {
+    if (this.#service != null) return await this.#service.publishHead()
+    return this.log.signHead()
+  }
+
+  /** Signs a receipt body as its provider. */
+  sign (body: InferenceReceiptBody | ReceiptBody): ProviderSignedReceipt {
+    return signReceipt(this.signer, body)
+  }
+
+  /** Countersigns a provider-signed receipt as its requester. */
+  countersign (partial: ProviderSignedReceipt): SignedReceipt {
+    return countersignReceipt(this.signer, partial)
+  }
+
+  /** Appends a receipt with both signatures (already there: a no-op that returns the entry). */
+  record (receipt: unknown): AppendResult {
+    const r = verifyReceipt(receipt)
+    const existing = this.log.receipt(r.body.id)
+    if (existing != null) return { index: existing.index, id: r.body.id, leafHash: '' }
+    return this.log.append(r)
+  }
+
+  verify (): { log: VerifyReport, heads: ReturnType<HeadBook['verify']>, evidence: Equivocation[] } {
+    return { log: this.log.verify(), heads: this.book.verify(), evidence: this.book.equivocations() }
+  }
+
+  #params (): RewardParams {
+    const c = this.#c.config()
+    const genesisMs = Date.parse(c.genesis)
+    if (!Number.isFinite(genesisMs)) throw new PlexusError('PLX_ERR_LEDGER_REWARDS_CONFIG', [`ledger.genesis '${c.genesis}' is not a date`])
+    return { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights }
+  }
+
+  /** Every receipt of this node's log, then of each peer's (fetched over the ledger protocol). */
+  async #allReceipts (): Promise<{ receipts: SignedReceipt[], logs: string[], unreachable: string[] }> {
+    const receipts: SignedReceipt[] = []
+    for (let start = 0; start < this.log.size; start += MAX_RECEIPT_RANGE) {
+      for (const e of this.log.receipts(start, Math.min(this.log.size, start + MAX_RECEIPT_RANGE))) receipts.push(e.receipt)
+    }
+    const logs = [this.signer.peerId]
+    const unreachable: string[] = []
+    const service = this.#service
+    for (const peer of this.#network?.table.list().map(e => e.peerId) ?? []) {
+      if (service == null) break
+      try {
+        const head = await service.fetchHead(peer)
+        const size = head?.head.size ?? 0
+        for (let start = 0; start < size; start += 100) {
+          for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) receipts.push(e.receipt)
+        }
+        logs.push(peer)
+      } catch (err) {
+        unreachable.push(peer)
+        this.#c.logger.debug({ peer, err: (err as Error).message }, 'ledger of a peer not read for rewards')
+      }
+    }
+    return { receipts, logs, unreachable }
+  }
+
+  /** Settles every finished epoch from the logs this node can read. */
+  async rewards (): Promise<RewardsReport> {
+    const p = this.#params()
+    const { receipts, logs, unreachable } = await this.#allReceipts()
+    const byEpoch = tallyReceipts(p, receipts)
+    const current = epochOf(p, Date.now())
+    const epochs = [...byEpoch.keys()].filter(e => e >= 0 && e < current).sort((a, b) => a - b).map(e => settleEpoch(p, e, byEpoch.get(e)!.points))
+    let counted = 0
+    let rejected = 0
+    for (const t of byEpoch.values()) { counted += t.counted; rejected += t.rejected }
+    const bal: Record<string, string> = {}
+    for (const [peer, v] of balances(epochs)) bal[peer] = v.toString()
+    return { epochs, balances: bal, counted, rejected, logs, unreachable }
+  }
+}
