@@ -20,11 +20,23 @@ export function canonicalJson (value: unknown): string {
     if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number')
     return JSON.stringify(value)
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  // Plain loops and string concatenation: this runs on every receipt a ledger appends.
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i])
+    return `${out}]`
+  }
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+    const record = value as Record<string, unknown>
+    // The default sort orders by UTF-16 code units, the same order as `<` on strings.
+    const keys = Object.keys(record).sort()
+    let out = '{'
+    for (const k of keys) {
+      const v = record[k]
+      if (v === undefined) continue
+      out += `${out.length === 1 ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`
+    }
+    return `${out}}`
   }
   throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`)
 }

@@ -83,14 +83,18 @@ export class LedgerLog {
     this.#tree = new MerkleTree(this.#hashes, size)
     this.#insertEntry = db.prepare('INSERT INTO entries (idx, id, data, leaf_hash) VALUES (?, ?, ?, ?)')
     this.#entryById = db.prepare('SELECT idx, id, data, leaf_hash FROM entries WHERE id = ?')
-    const exists = db.prepare('SELECT 1 FROM entries WHERE id = ?').pluck()
     this.#appendTx = db.transaction((items: Array<{ receipt: SignedReceipt, data: string, hash: Uint8Array }>) => {
       const out: AppendResult[] = []
       for (const { receipt, data, hash } of items) {
         const id = receipt.body.id
-        if (exists.get(id) != null) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_DUPLICATE', [id])
         const index = this.#tree.size
-        this.#insertEntry.run(index, id, data, hash)
+        try {
+          this.#insertEntry.run(index, id, data, hash)
+        } catch (err) {
+          // entries.id is UNIQUE: the constraint is the duplicate check (no extra query per append).
+          if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_DUPLICATE', [id])
+          throw err
+        }
         this.#tree.appendLeafHash(hash)
         out.push({ index, id, leafHash: toHex(hash) })
       }

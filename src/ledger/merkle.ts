@@ -99,6 +99,9 @@ export class MemoryHashStore implements HashStore {
 export class MerkleTree {
   readonly #store: HashStore
   #size: number
+  /** The last hash written at each level (the right edge of the tree), saving store reads. */
+  readonly #recent: Uint8Array[] = []
+  readonly #recentIndex: number[] = []
 
   /** `size`: how many leaves `store` already holds (when reopening a stored tree). */
   constructor (store: HashStore = new MemoryHashStore(), size = 0) {
@@ -111,18 +114,26 @@ export class MerkleTree {
   /** Appends one leaf hash (already `leafHash(leaf)`) and the complete nodes it closes. */
   appendLeafHash (hash: Uint8Array): number {
     const index = this.#size
-    this.#store.put(0, index, hash)
+    this.#put(0, index, hash)
     let h = hash
     let i = index
     let level = 0
-    while ((i & 1) === 1) {
-      h = nodeHash(this.#store.get(level, i - 1), h)
+    while (i % 2 === 1) {
+      // The left sibling is the last node written at this level: usually still in #recent.
+      const left = this.#recentIndex[level] === i - 1 ? this.#recent[level]! : this.#store.get(level, i - 1)
+      h = nodeHash(left, h)
       level++
       i = Math.floor(i / 2)
-      this.#store.put(level, i, h)
+      this.#put(level, i, h)
     }
     this.#size = index + 1
     return index
+  }
+
+  #put (level: number, index: number, hash: Uint8Array): void {
+    this.#store.put(level, index, hash)
+    this.#recent[level] = hash
+    this.#recentIndex[level] = index
   }
 
   /** Appends a leaf (hashing it) and returns its index. */

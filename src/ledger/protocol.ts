@@ -304,11 +304,13 @@ export class LedgerService {
     const g = this.#parse(message.data)
     if (typeof g === 'string') return
     this.stats.gossip.accepted++
+    const notTaken = (err: unknown): void => { this.#c.logger.debug({ err: (err as Error).message }, 'ledger gossip not taken') }
     try {
+      // (A head can pass the validator and still be refused by the book, e.g. dated in the future.)
       if (g.type === 'evidence') this.#c.book.addEvidence(g.evidence)
-      else if (g.head.head.log !== this.#c.log.owner) void this.#take(g.head)
+      else if (g.head.head.log !== this.#c.log.owner) this.#take(g.head).catch(notTaken)
     } catch (err) {
-      this.#c.logger.debug({ err: (err as Error).message }, 'ledger gossip not taken')
+      notTaken(err)
     }
   }
 

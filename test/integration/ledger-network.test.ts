@@ -162,6 +162,11 @@ describe('ledger over libp2p (real hosts on 127.0.0.1)', () => {
       await rogue.services.pubsub.publish(TOPIC, enc(m))
     }
     await waitFor('A to reject the rogue\'s gossip', () => Object.values(a.svc.stats.gossip.rejected).reduce((s, n) => s + n, 0) >= 6)
+    // A well-signed head dated a day ahead passes the validator; the book refuses it, quietly.
+    const accepted = a.svc.stats.gossip.accepted
+    await rogue.services.pubsub.publish(TOPIC, enc({ type: 'head', head: signTreeHead(mallory, { size: 1, root: '11'.repeat(32), timestamp: Date.now() + 86_400_000 }) }))
+    await waitFor('A to take the future head off the topic', () => a.svc.stats.gossip.accepted > accepted)
+    assert.deepEqual(a.book.heads(mallory.peerId), [])
     assert.equal(a.book.isFlagged(real.head.log), false)
     assert.equal(a.book.heads(real.head.log).every(h => h.sth.head.size === 3), true)
 
