@@ -289,8 +289,12 @@ async function main (): Promise<void> {
       ly[i] = row.sex === 2 ? 1 : 0
     })
 
-    const http = (query: Record<string, unknown>, dataset: string, extra: Record<string, unknown> = {}) => async (): Promise<number[]> =>
-      numbersOf(await postJson(`${analystUrl}/api/plexus/stats/query`, { dataset, ...query, ...extra }) as Record<string, unknown>)
+    const http = (query: Record<string, unknown>, dataset: string, extra: Record<string, unknown> = {}) => async (): Promise<number[]> => {
+      const answer = await postJson(`${analystUrl}/api/plexus/stats/query`, { dataset, ...query, ...extra }) as { secure?: boolean, sites?: Array<{ result?: unknown }> }
+      // A secure answer must say so and carry no per-site results.
+      if (extra.secure === true && (answer.secure !== true || (answer.sites ?? []).some((x) => x.result != null))) throw new Error('a secure query came back without secure aggregation')
+      return numbersOf(answer as Record<string, unknown>)
+    }
     const local: Record<Stat, Path> = {
       mean: {
         stat: 'mean',
