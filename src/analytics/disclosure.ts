@@ -331,12 +331,13 @@ export class QueryHistory {
     return ALLOW
   }
 
-  /** Remembers a released subset (the same subset is stored once). */
-  record (analyst: string, dataset: string, sketch: SubsetSketch): void {
+  /** Remembers a released subset (the same subset is stored once); true when it was new. */
+  record (analyst: string, dataset: string, sketch: SubsetSketch): boolean {
     const list = this.byAnalyst.get(analyst) ?? []
-    if (list.some(e => e.dataset === dataset && e.sketch.differenceLowerBound(sketch) === 0)) return
+    if (list.some(e => e.dataset === dataset && e.sketch.differenceLowerBound(sketch) === 0)) return false
     list.push({ dataset, sketch })
     this.byAnalyst.set(analyst, list)
+    return true
   }
 
   forget (analyst: string): void {

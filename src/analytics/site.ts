@@ -310,8 +310,10 @@ export class StatsSite {
     const sketches = [SubsetSketch.of(rowids), ...groups.filter(g => g.length > 0).map(g => SubsetSketch.of(g))]
     const v = combine(verdict, ...sketches.map(sk => this.#history.check(analyst, q.dataset, sk)))
     if (!v.allowed) throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', [`${v.reason} [${v.rule ?? ''}]`])
-    for (const sk of sketches) this.#history.record(analyst, q.dataset, sk)
-    writeJsonAtomic(this.#historyFile, this.#history.toJSON(), 0o600)
+    let added = false
+    for (const sk of sketches) added = this.#history.record(analyst, q.dataset, sk) || added
+    // Written only when it changed (a repeated subset, e.g. each IRLS round, adds nothing).
+    if (added) writeJsonAtomic(this.#historyFile, this.#history.toJSON(), 0o600)
   }
 
   async #compute (analyst: string, q: StatsQuery, levelsIn: Record<string, string[]>, beta: number[] | null, secure: boolean): Promise<SiteRelease> {
