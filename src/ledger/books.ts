@@ -16,7 +16,8 @@ import { LedgerLog, MAX_RECEIPT_RANGE, type AppendResult, type VerifyReport } fr
 import { HeadBook, type Equivocation } from './heads.js'
 import { LedgerService, type LedgerLibp2p } from './protocol.js'
 import { peerSigner, type PeerSigner } from './peer-keys.js'
-import { countersignReceipt, signReceipt, verifyReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
+import { entryId, isRecord, signRecord, verifyEntry, type RecordBody, type SignedRecord } from './records.js'
+import { countersignReceipt, signReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
 import type { ReceiptKeeper } from './inference.js'
 import { balances, epochOf, settleEpoch, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
 
@@ -104,12 +105,19 @@ export class Books implements ReceiptKeeper {
     return countersignReceipt(this.signer, partial)
   }
 
-  /** Appends a receipt with both signatures (already there: a no-op that returns the entry). */
-  record (receipt: unknown): AppendResult {
-    const r = verifyReceipt(receipt)
-    const existing = this.log.receipt(r.body.id)
-    if (existing != null) return { index: existing.index, id: r.body.id, leafHash: '' }
-    return this.log.append(r)
+  /** Appends a receipt with both signatures, or a record (already there: a no-op that returns the entry). */
+  record (entry: unknown): AppendResult {
+    const e = verifyEntry(entry)
+    const existing = this.log.receipt(entryId(e))
+    if (existing != null) return { index: existing.index, id: entryId(e), leafHash: '' }
+    return this.log.append(e)
+  }
+
+  /** Signs a record of this node (a spot check, a vote, …) and appends it. */
+  note (body: Omit<RecordBody, 'v' | 'author'>): SignedRecord {
+    const r = signRecord(this.signer, body)
+    this.log.append(r)
+    return r
   }
 
   verify (): { log: VerifyReport, heads: ReturnType<HeadBook['verify']>, evidence: Equivocation[] } {
@@ -127,7 +135,7 @@ export class Books implements ReceiptKeeper {
   async #allReceipts (): Promise<{ receipts: SignedReceipt[], logs: string[], unreachable: string[] }> {
     const receipts: SignedReceipt[] = []
     for (let start = 0; start < this.log.size; start += MAX_RECEIPT_RANGE) {
-      for (const e of this.log.receipts(start, Math.min(this.log.size, start + MAX_RECEIPT_RANGE))) receipts.push(e.receipt)
+      for (const e of this.log.receipts(start, Math.min(this.log.size, start + MAX_RECEIPT_RANGE))) if (!isRecord(e.receipt)) receipts.push(e.receipt)
     }
     const logs = [this.signer.peerId]
     const unreachable: string[] = []
@@ -138,7 +146,7 @@ export class Books implements ReceiptKeeper {
         const head = await service.fetchHead(peer)
         const size = head?.head.size ?? 0
         for (let start = 0; start < size; start += 100) {
-          for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) receipts.push(e.receipt)
+          for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) if (!isRecord(e.receipt)) receipts.push(e.receipt)
         }
         logs.push(peer)
       } catch (err) {

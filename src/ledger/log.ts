@@ -9,7 +9,7 @@
 import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError, isPlexusError } from '../errors.js'
 import { MerkleTree, MemoryHashStore, equalHashes, leafHash, toHex } from './merkle.js'
-import { verifyReceipt, verifyReceiptWithJson, type SignedReceipt } from './receipts.js'
+import { verifyEntryWithJson, type LedgerEntry } from './records.js'
 import { SqliteHashStore, getMeta, openLedgerDb, setMeta, type Db } from './store.js'
 import { signConsistency, signTreeHead, verifyTreeHead, type SignedConsistencyProof, type SignedTreeHead } from './tree-head.js'
 import type { PeerSigner } from './peer-keys.js'
@@ -69,7 +69,7 @@ export class LedgerLog {
   #tree: MerkleTree
   readonly #insertEntry
   readonly #entryById
-  readonly #appendTx: (items: Array<{ receipt: SignedReceipt, data: string, hash: Uint8Array }>) => AppendResult[]
+  readonly #appendTx: (items: Array<{ id: string, data: string, hash: Uint8Array }>) => AppendResult[]
 
   private constructor (db: Db, init: LedgerLogInit) {
     this.#db = db
@@ -83,10 +83,9 @@ export class LedgerLog {
     this.#tree = new MerkleTree(this.#hashes, size)
     this.#insertEntry = db.prepare('INSERT INTO entries (idx, id, data, leaf_hash) VALUES (?, ?, ?, ?)')
     this.#entryById = db.prepare('SELECT idx, id, data, leaf_hash FROM entries WHERE id = ?')
-    this.#appendTx = db.transaction((items: Array<{ receipt: SignedReceipt, data: string, hash: Uint8Array }>) => {
+    this.#appendTx = db.transaction((items: Array<{ id: string, data: string, hash: Uint8Array }>) => {
       const out: AppendResult[] = []
-      for (const { receipt, data, hash } of items) {
-        const id = receipt.body.id
+      for (const { id, data, hash } of items) {
         const index = this.#tree.size
         try {
           this.#insertEntry.run(index, id, data, hash)
@@ -120,7 +119,7 @@ export class LedgerLog {
   get owner (): string { return this.#signer.peerId }
   get file (): string { return this.#file }
 
-  /** Verifies a receipt (schema, both signatures) and appends it. */
+  /** Verifies a receipt (schema, both signatures) or a record (its author's signature) and appends it. */
   append (receipt: unknown): AppendResult {
     return this.appendMany([receipt])[0]!
   }
@@ -128,13 +127,13 @@ export class LedgerLog {
   /** Verifies every receipt first, then appends them all in one transaction (all or none). */
   appendMany (receipts: readonly unknown[]): AppendResult[] {
     const items = receipts.map(r => {
-      const { receipt, json } = verifyReceiptWithJson(r)
-      return { receipt, data: json, hash: leafHash(Buffer.from(json, 'utf8')) }
+      const { id, json } = verifyEntryWithJson(r)
+      return { id, data: json, hash: leafHash(Buffer.from(json, 'utf8')) }
     })
     const ids = new Set<string>()
-    for (const { receipt } of items) {
-      if (ids.has(receipt.body.id)) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_DUPLICATE', [receipt.body.id])
-      ids.add(receipt.body.id)
+    for (const { id } of items) {
+      if (ids.has(id)) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_DUPLICATE', [id])
+      ids.add(id)
     }
     const before = this.#tree.size
     try {
@@ -153,19 +152,19 @@ export class LedgerLog {
   }
 
   /** The receipt with this id, or null. */
-  receipt (id: string): { index: number, receipt: SignedReceipt } | null {
+  receipt (id: string): { index: number, receipt: LedgerEntry } | null {
     const row = this.#entryById.get(id) as EntryRow | undefined
-    return row == null ? null : { index: row.idx, receipt: JSON.parse(row.data) as SignedReceipt }
+    return row == null ? null : { index: row.idx, receipt: JSON.parse(row.data) as LedgerEntry }
   }
 
   /** Receipts with index in [start, end), at most MAX_RECEIPT_RANGE of them. */
-  receipts (start: number, end: number = this.size): Array<{ index: number, receipt: SignedReceipt }> {
+  receipts (start: number, end: number = this.size): Array<{ index: number, receipt: LedgerEntry }> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > this.size) {
       throw new PlexusError('PLX_ERR_LEDGER_RANGE', [this.size, `receipts [${start}, ${end})`])
     }
     if (end - start > MAX_RECEIPT_RANGE) throw new PlexusError('PLX_ERR_LEDGER_RANGE', [this.size, `${end - start} receipts at once (the limit is ${MAX_RECEIPT_RANGE})`])
     const rows = this.#db.prepare('SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx').all(start, end) as Array<{ idx: number, data: string }>
-    return rows.map(r => ({ index: r.idx, receipt: JSON.parse(r.data) as SignedReceipt }))
+    return rows.map(r => ({ index: r.idx, receipt: JSON.parse(r.data) as LedgerEntry }))
   }
 
   /** The Merkle root at `size` (default: now), hex. */
@@ -235,14 +234,14 @@ export class LedgerLog {
     for (const row of this.#db.prepare('SELECT idx, id, data, leaf_hash FROM entries ORDER BY idx').iterate() as IterableIterator<EntryRow>) {
       const bad = (reason: string): VerifyReport => report({ what: 'entry', index: row.idx, id: row.id, reason })
       if (row.idx !== rebuilt.size) return bad(`expected entry ${rebuilt.size} here`)
-      let receipt: SignedReceipt
+      let checked: { id: string, json: string }
       try {
-        receipt = verifyReceipt(JSON.parse(row.data))
+        checked = verifyEntryWithJson(JSON.parse(row.data))
       } catch (err) {
         return bad(isPlexusError(err) ? err.message : `not JSON: ${(err as Error).message}`)
       }
-      if (receipt.body.id !== row.id) return bad(`the receipt inside has id '${receipt.body.id}'`)
-      if (canonicalJson(receipt) !== row.data) return bad('the stored bytes are not the canonical form of the receipt')
+      if (checked.id !== row.id) return bad(`the entry inside has id '${checked.id}'`)
+      if (checked.json !== row.data) return bad('the stored bytes are not the canonical form of the entry')
       const h = leafHash(new TextEncoder().encode(row.data))
       if (!equalHashes(h, row.leaf_hash)) return bad('the stored leaf hash does not match the receipt')
       rebuilt.appendLeafHash(h)

@@ -20,7 +20,7 @@ import { readFrames, sendFrame, FrameError } from '../p2p/framing.js'
 import { MAX_HEAD_BYTES } from './constants.js'
 import { HeadBook, EquivocationSchema, verifyEquivocation, type Equivocation } from './heads.js'
 import { LedgerLog, type InclusionProof } from './log.js'
-import { verifyReceipt, type SignedReceipt } from './receipts.js'
+import { verifyEntry, type LedgerEntry } from './records.js'
 import { HashHex, SignedTreeHeadSchema, verifyConsistencySignature, verifyTreeHead, type SignedConsistencyProof, type SignedTreeHead } from './tree-head.js'
 
 export const LEDGER_PROTOCOL = '/plexus/ledger/1.0.0'
@@ -57,7 +57,7 @@ export type LedgerResponse =
   | { type: 'head', head: SignedTreeHead | null }
   | { type: 'consistency', proof: SignedConsistencyProof }
   | { type: 'inclusion', proof: InclusionProof }
-  | { type: 'receipts', receipts: Array<{ index: number, receipt: SignedReceipt }> }
+  | { type: 'receipts', receipts: Array<{ index: number, receipt: LedgerEntry }> }
   | { type: 'error', code: string, message: string }
 
 const GossipSchema = z.discriminatedUnion('type', [
@@ -209,12 +209,12 @@ export class LedgerService {
   }
 
   /** Receipts [start, end) of `peer`'s log, each verified (a bad one fails the whole answer). */
-  async fetchReceipts (peer: string, start: number, end: number, signal?: AbortSignal): Promise<Array<{ index: number, receipt: SignedReceipt }>> {
+  async fetchReceipts (peer: string, start: number, end: number, signal?: AbortSignal): Promise<Array<{ index: number, receipt: LedgerEntry }>> {
     const r = await this.#request(peer, { type: 'get-receipts', start, end }, signal)
     if (r.type !== 'receipts' || !Array.isArray(r.receipts) || r.receipts.length > end - start) throw this.#bad(peer, r)
     return r.receipts.map((e, i) => {
       if (e == null || e.index !== start + i) throw new PlexusError('PLX_ERR_LEDGER_PROTOCOL', [`${peer} sent receipts out of order`])
-      return { index: e.index, receipt: verifyReceipt(e.receipt) }
+      return { index: e.index, receipt: verifyEntry(e.receipt) }
     })
   }
 

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/logger.js'
 import { isPlexusError } from '../../src/errors.js'
 import { LedgerLog } from '../../src/ledger/log.js'
 import { HeadBook } from '../../src/ledger/heads.js'
+import { entryId } from '../../src/ledger/records.js'
 import { LEDGER_PROTOCOL, LedgerService, answer, ledgerTopic, serveStream, type LedgerResponse } from '../../src/ledger/protocol.js'
 import { fromHex, verifyInclusion } from '../../src/ledger/merkle.js'
 import { signTreeHead } from '../../src/ledger/tree-head.js'
@@ -95,7 +96,7 @@ describe('ledger over libp2p (real hosts on 127.0.0.1)', () => {
     assert.deepEqual(fetched, second)
     const receipts = await a.svc.fetchReceipts(b.id, 0, 12)
     assert.equal(receipts.length, 12)
-    const p = await a.svc.fetchInclusion(b.id, receipts[9]!.receipt.body.id)
+    const p = await a.svc.fetchInclusion(b.id, entryId(receipts[9]!.receipt))
     assert.equal(verifyInclusion(fromHex(p.leafHash), p.index, second.head.size, p.path.map(fromHex), fromHex(second.head.root)), true)
     const scp = await a.svc.fetchConsistency(b.id, first.head.size, second.head.size)
     assert.equal(a.book.resolve(scp).status, 'consistent')

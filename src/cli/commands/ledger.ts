@@ -7,7 +7,7 @@ import { loadIdentity } from '../../node/identity.js'
 import { LedgerLog, type InclusionProof } from '../../ledger/log.js'
 import { HeadBook, type Equivocation } from '../../ledger/heads.js'
 import { peerSigner } from '../../ledger/peer-keys.js'
-import type { SignedReceipt } from '../../ledger/receipts.js'
+import { entryId, isRecord, type LedgerEntry } from '../../ledger/records.js'
 import type { SignedTreeHead } from '../../ledger/tree-head.js'
 import type { RewardsReport } from '../../ledger/books.js'
 import { MICRO_PER_TOKEN } from '../../ledger/rewards.js'
@@ -74,10 +74,10 @@ export function registerLedger (program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const target = nodeOrNull(opts, g)
       let summary: LedgerSummary
-      let receipts: Array<{ index: number, receipt: SignedReceipt }>
+      let receipts: Array<{ index: number, receipt: LedgerEntry }>
       if (target != null) {
         summary = await viaNode(async () => await callNode<LedgerSummary>(target, 'GET', '/api/plexus/ledger'))
-        receipts = (await viaNode(async () => await callNode<{ receipts: Array<{ index: number, receipt: SignedReceipt }> }>(target, 'GET', `/api/plexus/ledger/receipts?start=${Math.max(0, summary.size - opts.limit)}`))).receipts
+        receipts = (await viaNode(async () => await callNode<{ receipts: Array<{ index: number, receipt: LedgerEntry }> }>(target, 'GET', `/api/plexus/ledger/receipts?start=${Math.max(0, summary.size - opts.limit)}`))).receipts
       } else {
         ({ summary, receipts } = withLocal(g, ({ log, book }) => ({
           summary: { owner: log.owner, size: log.size, root: log.root(), head: log.latestHead(), seen: book.heads().map(h => ({ log: h.sth.head.log, size: h.sth.head.size, root: h.sth.head.root, timestamp: h.sth.head.timestamp, status: h.status })), evidence: book.equivocations() },
@@ -89,11 +89,15 @@ export function registerLedger (program: Command): void {
         `size     ${summary.size} receipts, root ${summary.root}`,
         `head     ${summary.head == null ? 'none signed yet' : `size ${summary.head.head.size} at ${new Date(summary.head.head.timestamp).toISOString()}`}`,
         '',
-        receipts.length === 0 ? 'No receipts yet.' : table(['#', 'KIND', 'PROVIDER', 'REQUESTER', 'WORK', 'ENDED'], receipts.map(({ index, receipt: { body: b } }) => [
-          index, b.kind, shortPeerId(b.provider), shortPeerId(b.requester),
-          b.kind === 'inference' ? `${b.promptTokens}+${b.completionTokens} tokens` : b.kind === 'fl-round' ? `${b.samples} samples` : `${b.queries} queries, ${b.rows} rows`,
-          new Date(b.endedAt).toISOString().slice(0, 19).replace('T', ' ')
-        ])),
+        receipts.length === 0 ? 'No receipts yet.' : table(['#', 'KIND', 'PROVIDER', 'REQUESTER', 'WORK', 'ENDED'], receipts.map(({ index, receipt: e }) => {
+          if (isRecord(e)) return [index, e.record.kind, shortPeerId(e.record.author), '(record)', entryId(e), new Date(e.record.time).toISOString().slice(0, 19).replace('T', ' ')]
+          const b = e.body
+          return [
+            index, b.kind, shortPeerId(b.provider), shortPeerId(b.requester),
+            b.kind === 'inference' ? `${b.promptTokens}+${b.completionTokens} tokens` : b.kind === 'fl-round' ? `${b.samples} samples` : `${b.queries} queries, ${b.rows} rows`,
+            new Date(b.endedAt).toISOString().slice(0, 19).replace('T', ' ')
+          ]
+        })),
         ...(summary.seen.length > 0 ? ['', table(['PEER LOG', 'SIZE', 'STATUS'], summary.seen.map(s => [shortPeerId(s.log), s.size, s.status]))] : []),
         ...summary.evidence.map(e => `EQUIVOCATION by ${e.signer}: ${e.kind}`)
       ].join('\n'))
@@ -123,10 +127,10 @@ export function registerLedger (program: Command): void {
       if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`Invalid receipt id '${id.slice(0, 80)}'`])
       const target = nodeOrNull(opts, g)
       const r = target != null
-        ? await viaNode(async () => await callNode<{ receipt: SignedReceipt, proof: InclusionProof, root: string }>(target, 'GET', `/api/plexus/ledger/receipts/${id}`))
+        ? await viaNode(async () => await callNode<{ receipt: LedgerEntry, proof: InclusionProof, root: string }>(target, 'GET', `/api/plexus/ledger/receipts/${id}`))
         : withLocal(g, ({ log }) => { const proof = log.inclusionProof(id); return { receipt: log.receipt(id)!.receipt, proof, root: log.root(proof.size) } })
       output(g.json, r, () => [
-        `receipt  ${r.proof.id} (${r.receipt.body.kind}), entry ${r.proof.index} of ${r.proof.size}`,
+        `entry    ${r.proof.id} (${isRecord(r.receipt) ? r.receipt.record.kind : r.receipt.body.kind}), entry ${r.proof.index} of ${r.proof.size}`,
         `leaf     ${r.proof.leafHash}`,
         `root     ${r.root}`,
         'path     ' + (r.proof.path.length === 0 ? '(none: the only leaf)' : r.proof.path.join('\n         '))

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3-multiple-ciphers'
 import type { Database as Db } from 'better-sqlite3'
 import { isPlexusError } from '../../../src/errors.js'
 import { LedgerLog } from '../../../src/ledger/log.js'
+import { entryId } from '../../../src/ledger/records.js'
 import { fromHex, verifyConsistency, verifyInclusion } from '../../../src/ledger/merkle.js'
 import { verifyTreeHead } from '../../../src/ledger/tree-head.js'
 import { signPayload } from '../../../src/crypto/signing.js'
@@ -49,7 +50,7 @@ describe('ledger log', () => {
       assert.equal(verifyInclusion(fromHex(p.leafHash), p.index, sth.head.size, p.path.map(fromHex), fromHex(sth.head.root)), true)
       assert.deepEqual(log.receipt(r.body.id)?.receipt, r)
     }
-    assert.deepEqual(log.receipts(2, 5).map(e => e.receipt.body.id), receipts.slice(2, 5).map(r => r.body.id))
+    assert.deepEqual(log.receipts(2, 5).map(e => entryId(e.receipt)), receipts.slice(2, 5).map(r => r.body.id))
     assert.equal(log.verify().ok, true)
     log.close()
   })
@@ -187,7 +188,7 @@ describe('ledger log', () => {
       // Entries are numbered without gaps, in the order the child appended them.
       for (let start = 0; start < log.size; start += 1000) {
         for (const { index, receipt } of log.receipts(start, Math.min(log.size, start + 1000))) {
-          assert.equal(receipt.body.id, `crash-${String(index).padStart(6, '0')}`)
+          assert.equal(entryId(receipt), `crash-${String(index).padStart(6, '0')}`)
         }
       }
       // Every head signed so far matches this tree and is consistent with the latest one.
