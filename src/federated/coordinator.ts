@@ -196,14 +196,14 @@ export class Coordinator {
       const startedAt = new Date().toISOString()
       const outcome = spec.secureAggregation.enabled ? await this.#secureRound(round, selected) : await this.#plainRound(round, selected)
       if (this.#stop.signal.aborted) return
-      let epsilon: number | null = this.state.epsilon
-      if (outcome.delta != null) {
-        this.#weights = this.#strategy.apply(round, this.#weights, outcome.delta)
-        if (spec.dp.enabled) {
-          this.state.accountant.steps.push({ q: selected.length / this.state.roster.length, sigma: spec.dp.noiseMultiplier })
-          epsilon = this.#c.learning.epsilon(this.state.accountant.steps, spec.dp.delta)
-          this.state.epsilon = epsilon
-        }
+      if (outcome.delta != null) this.#weights = this.#strategy.apply(round, this.#weights, outcome.delta)
+      let epsilon: number | null = null
+      // An aborted round is charged too: conservative, since a coordinator that only claimed the
+      // abort after unmasking would otherwise get one release for free.
+      if (spec.dp.enabled) {
+        this.state.accountant.steps.push({ q: selected.length / this.state.roster.length, sigma: spec.dp.noiseMultiplier })
+        epsilon = this.#c.learning.epsilon(this.state.accountant.steps, spec.dp.delta)
+        this.state.epsilon = epsilon
       }
       const evaluation = round % spec.evaluation.everyRounds === 0 || round === spec.rounds ? await this.#evaluate(round) : null
       if (this.#stop.signal.aborted) return

@@ -23,7 +23,8 @@
  * clips u_k to C, adds its share N(0, σ²C²/t) of the noise (t: the fewest clients that can
  * complete the round, so the sum of the survivors always carries at least the full noise σC), and
  * masks that; the coordinator divides the noisy sum by the number of contributors (Σ w_k, itself
- * an exact coordinate). Clipping and noise apply to the update only, never to the weight.
+ * an exact coordinate). Clipping and noise apply to the update only, never to the weight. The
+ * accountant charges every round, aborted ones included (conservative).
  *
  * ## Dropouts and aborts
  *
