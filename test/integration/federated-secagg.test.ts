@@ -74,7 +74,7 @@ describe('secure aggregation on real nodes: dropouts after masking, aborts below
       }
     }
     try {
-      const { id } = await (await post(`${a.url}/api/plexus/fl/jobs`, spec([a, b, d], { rounds: 2, roundDeadlineSeconds: 10 }))).json() as { id: string }
+      const { id } = await (await post(`${a.url}/api/plexus/fl/jobs`, spec([a, b, d], { rounds: 2, roundDeadlineSeconds: 20 }))).json() as { id: string }
       const { job } = await waitForJob(a, id)
       assert.equal(job.status, 'completed', job.reason ?? '')
       assert.equal(masked.size, 2, 'B and D sent their masked inputs before dropping')
@@ -99,12 +99,16 @@ describe('secure aggregation on real nodes: dropouts after masking, aborts below
     const [a, b, , d] = nodes as [TestNode, TestNode, TestNode, TestNode]
     // D refuses every round at its first step: two of three clients are below the minimum of three.
     hooks(d).beforeSecureStep = ({ type }) => { if (type === 'secagg-advertise') throw new Error('this participant dropped out (test)') }
-    const { id } = await (await post(`${a.url}/api/plexus/fl/jobs`, spec([a, b, d], { rounds: 10, roundDeadlineSeconds: 10 }))).json() as { id: string }
+    const dp = { enabled: true, clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 }
+    const { id } = await (await post(`${a.url}/api/plexus/fl/jobs`, spec([a, b, d], { rounds: 10, roundDeadlineSeconds: 10, dp }))).json() as { id: string }
     const { job, history } = await waitForJob(a, id)
     assert.equal(job.status, 'failed')
     assert.match(job.reason ?? '', new RegExp(`secure aggregation aborted in ${MAX_CONSECUTIVE_ABORTS} rounds in a row`))
     assert.equal(history.length, MAX_CONSECUTIVE_ABORTS)
     for (const r of history) assert.deepEqual(r.contributed, [])
+    // With DP on, the accountant charges each aborted round all the same (conservative).
+    const eps = history.map(r => r.epsilon!)
+    for (let i = 1; i < eps.length; i++) assert.ok(eps[i]! > eps[i - 1]! && eps[0]! > 0, `ε per round: ${eps.join(', ')}`)
     assert.equal(await health(a), 200)
     // The same nodes run the next job normally.
     delete hooks(d).beforeSecureStep
