@@ -19,7 +19,7 @@ function integerSum (vectors: ReadonlyArray<{ vector: Float32Array, config: Reso
   return sum
 }
 
-describe('secure aggregation on real nodes: dropouts after masking, aborts below the threshold', { timeout: 600_000 }, () => {
+describe('secure aggregation on real nodes: dropouts before and after masking, aborts below the threshold', { timeout: 600_000 }, () => {
   const root = tempDir('plexus-fl-secagg-')
   const sites = stratified(breastCancer(), 4)
   // A coordinates and trains; B, C and D accept A's jobs automatically.
@@ -116,6 +116,27 @@ describe('secure aggregation on real nodes: dropouts after masking, aborts below
     const done = await waitForJob(a, next.id)
     assert.equal(done.job.status, 'completed', done.job.reason ?? '')
     assert.equal(done.history[0]!.contributed.length, 3)
+  })
+
+  it('a third of the clients drop before masking (after sharing keys): the sum is exactly the survivors\' quantised updates', async () => {
+    const [a, b, , d] = nodes as [TestNode, TestNode, TestNode, TestNode]
+    const vectors = new Map<string, { vector: Float32Array, config: ResolvedConfig }>()
+    for (const n of [a, b, d]) hooks(n).maskedVector = ({ vector, config }) => { vectors.set(n.node.network!.peerId, { vector: new Float32Array(vector), config }) }
+    let sum: { quantisedSum: Int32Array, contributors: string[] } | null = null
+    hooks(a).secureSum = ({ quantisedSum, contributors }) => { sum = { quantisedSum, contributors } }
+    // D shares its keys, then fails at the masked-input step: the coordinator must reconstruct its
+    // mask key from A's and B's shares and remove its pairwise masks from their inputs.
+    hooks(d).beforeSecureStep = ({ type }) => { if (type === 'secagg-mask') throw new Error('this participant dropped out (test)') }
+    const { id } = await (await post(`${a.url}/api/plexus/fl/jobs`, spec([a, b, d], { rounds: 1, roundDeadlineSeconds: 20 }))).json() as { id: string }
+    const { job, history } = await waitForJob(a, id)
+    assert.equal(job.status, 'completed', job.reason ?? '')
+    const survivors = [a, b].map(n => n.node.network!.peerId).sort()
+    const got = sum as { quantisedSum: Int32Array, contributors: string[] } | null
+    assert.ok(got != null)
+    assert.deepEqual([...got.contributors].sort(), survivors)
+    assert.deepEqual(history[0]!.dropped, [d.node.network!.peerId])
+    assert.ok(!vectors.has(d.node.network!.peerId))
+    assert.deepEqual(got.quantisedSum, integerSum(survivors.map(p => vectors.get(p)!)))
   })
 
   it('a third of the clients drop after masking (C\'s node stops): the round completes with the exact sum of the masked inputs', async () => {
