@@ -11,7 +11,11 @@ import type { CoordinatorStore, JobState } from './store.js'
 import type { JobSpec } from './spec.js'
 import type { ClientUpdate, ModelDescriptor, RoundRecord, Strategy, UpdateAggregator } from './types.js'
 import type { Learning } from './learning.js'
-import { runSecureRound } from './secure-round.js'
+import { runSecureRound, secureMeanFromSum } from './secure-round.js'
+import type { FederatedTestHooks } from './test-hooks.js'
+
+/** Secure rounds that may abort in a row before the job fails (each leaves the model as it was). */
+export const MAX_CONSECUTIVE_ABORTS = 3
 
 export type CallPeer = (peer: string, message: object, timeoutMs: number, signal?: AbortSignal) => Promise<Record<string, unknown>>
 
@@ -23,6 +27,8 @@ export interface CoordinatorComponents {
   learning: Learning
   logger: Logger
   onEvent: (event: JobEvent) => void
+  /** Set by in-process tests only (see test-hooks.ts). */
+  hooks?: FederatedTestHooks
 }
 
 export type JobEvent =
@@ -56,6 +62,15 @@ export function selectClients (roster: string[], spec: Pick<JobSpec, 'clients' |
 function finite (v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`${what} is not a finite number`])
   return v
+}
+
+interface RoundOutcome {
+  /** The aggregated update; null when the round aborted. */
+  delta: Float32Array | null
+  contributed: string[]
+  trainLoss: number | null
+  /** Why the round aborted (secure aggregation below its threshold). */
+  aborted?: string
 }
 
 export class Coordinator {
@@ -181,8 +196,10 @@ export class Coordinator {
       const startedAt = new Date().toISOString()
       const outcome = spec.secureAggregation.enabled ? await this.#secureRound(round, selected) : await this.#plainRound(round, selected)
       if (this.#stop.signal.aborted) return
-      this.#weights = this.#strategy.apply(round, this.#weights, outcome.delta)
+      if (outcome.delta != null) this.#weights = this.#strategy.apply(round, this.#weights, outcome.delta)
       let epsilon: number | null = null
+      // An aborted round is charged too: conservative, since a coordinator that only claimed the
+      // abort after unmasking would otherwise get one release for free.
       if (spec.dp.enabled) {
         this.state.accountant.steps.push({ q: selected.length / this.state.roster.length, sigma: spec.dp.noiseMultiplier })
         epsilon = this.#c.learning.epsilon(this.state.accountant.steps, spec.dp.delta)
@@ -193,14 +210,18 @@ export class Coordinator {
       const record: RoundRecord = {
         round, startedAt, finishedAt: new Date().toISOString(), selected,
         contributed: outcome.contributed, dropped: selected.filter(p => !outcome.contributed.includes(p)),
-        trainLoss: outcome.trainLoss, evaluation, epsilon
+        trainLoss: outcome.trainLoss, evaluation, epsilon, ...(outcome.aborted != null ? { aborted: outcome.aborted } : {})
       }
       this.state.round = round
       this.state.history.push(record)
       this.state.strategyState = this.#strategy.state()
       this.#save(this.#weights)
       this.#c.onEvent({ type: 'round', jobId: this.id, record })
-      this.#c.logger.info({ job: this.id, round, contributed: outcome.contributed.length, accuracy: evaluation?.accuracy }, 'federated round done')
+      this.#c.logger.info({ job: this.id, round, contributed: outcome.contributed.length, accuracy: evaluation?.accuracy, aborted: outcome.aborted }, 'federated round done')
+      const aborts = this.state.history.length - 1 - this.state.history.findLastIndex(h => h.aborted == null)
+      if (aborts >= MAX_CONSECUTIVE_ABORTS) {
+        throw new PlexusError('PLX_ERR_FL_JOB_FAILED', [this.id, `secure aggregation aborted in ${aborts} rounds in a row (last, round ${round}: ${outcome.aborted ?? ''})`])
+      }
     }
     this.#setStatus('completed', null)
     await this.#finish()
@@ -225,7 +246,7 @@ export class Coordinator {
     return { clientId: peer, numExamples, loss: finite(reply.loss, 'loss'), update: decodeVector(reply.update, this.#weights.length, `update from ${peer}`) }
   }
 
-  async #plainRound (round: number, selected: string[]): Promise<{ delta: Float32Array, contributed: string[], trainLoss: number | null }> {
+  async #plainRound (round: number, selected: string[]): Promise<RoundOutcome> {
     const { spec } = this
     const message = { type: 'fit', jobId: this.id, round, weights: encodeVector(this.#weights), config: this.#fitConfig(round) }
     const settled = await Promise.allSettled(selected.map(async peer => this.#parseFit(peer, await this.#call(peer, message, this.#deadlineMs))))
@@ -243,26 +264,34 @@ export class Coordinator {
     return { delta, contributed: updates.map(u => u.clientId), trainLoss }
   }
 
-  async #secureRound (round: number, selected: string[]): Promise<{ delta: Float32Array, contributed: string[], trainLoss: number | null }> {
-    const r = await runSecureRound({
-      jobId: this.id,
-      round,
-      selected,
-      parameters: this.#weights.length,
-      threshold: this.spec.secureAggregation.threshold,
-      clipRange: this.spec.secureAggregation.clipRange,
-      deadlineMs: this.#deadlineMs,
-      call: (peer, message, timeoutMs) => this.#call(peer, message, timeoutMs),
-      fitMessage: { weights: encodeVector(this.#weights), config: this.#fitConfig(round) },
-      logger: this.#c.logger
-    })
-    // The sum carries Σ update and Σ 1 (the count of contributors): an unweighted mean.
-    const count = r.sum[this.#weights.length] ?? 0
-    if (count < 0.5) throw new PlexusError('PLX_ERR_FL_JOB_FAILED', [this.id, `secure aggregation returned no contribution in round ${round}`])
-    const delta = new Float32Array(this.#weights.length)
-    // With DP on, each client clipped its update and added its share of the noise before masking.
-    for (let i = 0; i < delta.length; i++) delta[i] = (r.sum[i] ?? 0) / Math.round(count)
-    return { delta, contributed: r.contributed, trainLoss: r.trainLoss }
+  /**
+   * A round under secure aggregation. When it aborts (too few clients survived a step) the round
+   * is recorded as aborted and the model stays as it was: the coordinator learned nothing in it.
+   */
+  async #secureRound (round: number, selected: string[]): Promise<RoundOutcome> {
+    const { spec } = this
+    let r
+    try {
+      r = await runSecureRound({
+        jobId: this.id,
+        round,
+        selected,
+        parameters: this.#weights.length,
+        spec,
+        deadlineMs: this.#deadlineMs,
+        call: (peer, message, timeoutMs) => this.#call(peer, message, timeoutMs),
+        fitMessage: { weights: encodeVector(this.#weights), config: this.#fitConfig(round) },
+        logger: this.#c.logger
+      })
+    } catch (err) {
+      if (!isPlexusError(err, 'PLX_ERR_SECAGG_ABORTED') || this.#stop.signal.aborted) throw err
+      this.#c.logger.warn({ job: this.id, round, reason: err.message }, 'secure aggregation round aborted; the model is unchanged')
+      return { delta: null, contributed: [], trainLoss: null, aborted: err.message }
+    }
+    this.#c.hooks?.secureSum?.({ jobId: this.id, round, quantisedSum: r.quantisedSum, contributors: r.contributed })
+    // The sum holds Σ s_k·u_k and Σ w_k: FedAvg's weighted mean (with DP, every w_k is 1 and each
+    // client clipped its update and added its share of the noise before masking).
+    return { delta: secureMeanFromSum(r.sum, this.#weights.length, spec), contributed: r.contributed, trainLoss: r.trainLoss }
   }
 
   async #evaluate (round: number): Promise<RoundRecord['evaluation']> {

@@ -14,6 +14,7 @@ import { seededRandom } from './coordinator.js'
 import type { LocalDataset, ModelDescriptor } from './types.js'
 import type { Learning, Trainer } from './learning.js'
 import { SecureRoundParticipant } from './secure-round.js'
+import type { FederatedTestHooks } from './test-hooks.js'
 
 export const PARTICIPATION_STATUSES = ['pending', 'accepted', 'declined', 'finished'] as const
 const ParticipationSchema = z.object({
@@ -45,6 +46,8 @@ export interface ParticipantComponents {
   autoAcceptFrom: () => string[]
   /** This node's peer id: its own jobs need no review. */
   self: () => string | null
+  /** Set by in-process tests only (see test-hooks.ts). */
+  hooks?: FederatedTestHooks
 }
 
 interface Prepared { descriptor: ModelDescriptor, train: LocalDataset, test: LocalDataset, parameters: number }
@@ -229,7 +232,8 @@ export class Participant {
         learning: this.#c.learning,
         parameters: async () => (await this.#prepare(p)).parameters,
         self: this.#c.self() ?? '',
-        jobId: p.jobId
+        jobId: p.jobId,
+        hooks: this.#c.hooks
       })
       this.#secure.set(key, s)
     }

@@ -1,29 +1,70 @@
 /**
  * One federated round under secure aggregation, over `/plexus/fl/1.0.0`: the coordinator drives
  * the four steps of Bonawitz et al. (advertise keys, share keys, masked input, unmask) as calls to
- * the round's clients and learns only Σ(updateᵢ, 1); each participant trains between the second
+ * the round's clients and learns only the sums below; each participant trains between the second
  * and third step and masks its update before it leaves the node.
+ *
+ * ## Sample-weighted FedAvg under secure aggregation
+ *
+ * Client k with n_k examples sends the vector (s_k·u_k, w_k), masked, where u_k is its update,
+ * w_k = min(n_k, W) its weight (an exact integer coordinate), W = `secureAggregation.maxWeight`
+ * and s_k = w_k / W ≤ 1. The coordinator learns Σ s_k·u_k and Σ w_k only, and takes
+ * Δ = W·Σ s_k·u_k / Σ w_k = Σ w_k·u_k / Σ w_k: FedAvg's weighted mean. Because s_k ≤ 1, the
+ * per-coordinate clip range ±R of the quantisation still bounds what an honest update needs (and
+ * caps what one client can add, whatever n_k it claims). Each client's rounding error is at most
+ * Δq/2 per coordinate (Δq = R / (2^(bits−1) − 1)), so Δ is within W·m·Δq/(2·Σ w_k) of the
+ * weighted mean of the clipped updates for m contributors (see {@link secureMeanFromSum}).
+ *
+ * ## With differential privacy
+ *
+ * DP-FedAvg bounds each client's contribution to the sum by the clip norm C and calibrates the
+ * noise to that. A weight n_k would multiply that sensitivity, so with DP on every client weighs 1
+ * (w_k = 1, s_k = 1), exactly as the trusted-coordinator path (`dpMean`) is unweighted: each client
+ * clips u_k to C, adds its share N(0, σ²C²/t) of the noise (t: the fewest clients that can
+ * complete the round, so the sum of the survivors always carries at least the full noise σC), and
+ * masks that; the coordinator divides the noisy sum by the number of contributors (Σ w_k, itself
+ * an exact coordinate). Clipping and noise apply to the update only, never to the weight. The
+ * accountant charges every round, aborted ones included (conservative).
+ *
+ * ## Dropouts and aborts
+ *
+ * Clients that fail a step are left out; the round completes while at least the threshold of its
+ * clients survive each step. Below it the round aborts (`PLX_ERR_SECAGG_ABORTED`): the coordinator
+ * records the round as aborted, keeps the model as it was and goes on with the next round (see
+ * coordinator.ts). A participant answers at most one unmask request per round and refuses to
+ * start a round again once it has, so a coordinator cannot collect two sums of one round over
+ * different sets of survivors (e.g. after claiming an abort).
  */
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { SecAggClient, SecAggServer, MAX_CLIENTS, type SecAggConfig } from './secagg/index.js'
+import { clipToNorm } from './robust/vectors.js'
 import type { JobSpec } from './spec.js'
 import type { Learning } from './learning.js'
 import type { CallPeer } from './coordinator.js'
+import type { FederatedTestHooks } from './test-hooks.js'
 
 export interface SecureRoundInput {
   jobId: string
   round: number
   selected: string[]
-  /** Model parameters; the masked vector carries one more coordinate (the contributor count). */
+  /** Model parameters; the masked vector carries one more coordinate (the weight). */
   parameters: number
-  threshold: number
-  clipRange: number
+  spec: Pick<JobSpec, 'secureAggregation'>
   deadlineMs: number
   call: CallPeer
   fitMessage: { weights: string, config: Record<string, unknown> }
   logger: Logger
+}
+
+export interface SecureRoundResult {
+  /** Σ s_k·u_k and, last, Σ w_k, dequantised. */
+  sum: Float32Array
+  /** The same sum in the integer domain (exact). */
+  quantisedSum: Int32Array
+  contributed: string[]
+  trainLoss: number | null
 }
 
 /** The configuration both sides derive for a round (the coordinator cannot weaken it). */
@@ -39,9 +80,57 @@ export function roundConfig (jobId: string, round: number, spec: Pick<JobSpec, '
   }
 }
 
-export async function runSecureRound (i: SecureRoundInput): Promise<{ sum: Float32Array, contributed: string[], trainLoss: number | null }> {
+/** W: the weight of a client with W or more examples (1 for every client with DP on). */
+export function secureWeightCap (spec: Pick<JobSpec, 'secureAggregation' | 'dp'>): number {
+  return spec.dp.enabled ? 1 : spec.secureAggregation.maxWeight
+}
+
+/**
+ * What a client masks: (s·u, w) with w = min(n, W), s = w / W — or, with DP on, (clip(u, C) +
+ * its noise share, 1). `survivors` sizes the noise share. Robust rule `norm-bound` clips u to its
+ * norm first (the coordinator cannot: it never sees u).
+ */
+export function secureClientVector (update: Float32Array, numExamples: number, spec: Pick<JobSpec, 'secureAggregation' | 'dp' | 'robust'>, survivors: number, learning: Pick<Learning, 'dpClientShare'>): Float32Array {
+  if (!Number.isInteger(numExamples) || numExamples < 1) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`numExamples ${numExamples} is not a positive whole number`])
+  const { dp } = spec
+  const vector = new Float32Array(update.length + 1)
+  let u = update
+  if (spec.robust.rule === 'norm-bound') u = clipToNorm(u, spec.robust.maxNorm)
+  if (dp.enabled) {
+    vector.set(learning.dpClientShare(u, dp.clipNorm, dp.noiseMultiplier, survivors))
+    vector[update.length] = 1
+    return vector
+  }
+  const cap = secureWeightCap(spec)
+  const w = Math.min(numExamples, cap)
+  const scale = w / cap
+  for (let i = 0; i < u.length; i++) vector[i] = u[i]! * scale
+  vector[update.length] = w
+  return vector
+}
+
+/**
+ * The round's update from the secure sum: W·Σ s_k·u_k / Σ w_k (Σ w_k is the last coordinate).
+ *
+ * @throws PlexusError `PLX_ERR_FL_AGGREGATION` when the sum holds no weight
+ */
+export function secureMeanFromSum (sum: Float32Array, parameters: number, spec: Pick<JobSpec, 'secureAggregation' | 'dp'>): Float32Array {
+  const weight = Math.round(sum[parameters] ?? 0)
+  if (weight < 1) throw new PlexusError('PLX_ERR_FL_AGGREGATION', ['the secure sum holds no client weight'])
+  const f = secureWeightCap(spec) / weight
+  const delta = new Float32Array(parameters)
+  for (let i = 0; i < parameters; i++) delta[i] = (sum[i] ?? 0) * f
+  return delta
+}
+
+/**
+ * Runs the four steps with the selected clients.
+ *
+ * @throws PlexusError `PLX_ERR_SECAGG_ABORTED` when too few clients survive a step
+ */
+export async function runSecureRound (i: SecureRoundInput): Promise<SecureRoundResult> {
   const maxClients = i.selected.length
-  const config = roundConfig(i.jobId, i.round, { secureAggregation: { enabled: true, threshold: i.threshold, clipRange: i.clipRange } }, i.parameters, maxClients)
+  const config = roundConfig(i.jobId, i.round, i.spec, i.parameters, maxClients)
   const server = new SecAggServer(config)
   const base = { jobId: i.jobId, round: i.round }
   // Each step: ask every client still in, hand what comes back to the server (which refuses and
@@ -75,7 +164,7 @@ export async function runSecureRound (i: SecureRoundInput): Promise<{ sum: Float
     const l = masked.get(peer)?.loss
     if (typeof l === 'number' && Number.isFinite(l)) { loss += l; n++ }
   }
-  return { sum: result.sum, contributed: result.contributors, trainLoss: n > 0 ? loss / n : null }
+  return { sum: result.sum, quantisedSum: result.quantisedSum, contributed: result.contributors, trainLoss: n > 0 ? loss / n : null }
 }
 
 const Step = z.object({ type: z.string(), jobId: z.string(), round: z.number().int().min(1) })
@@ -89,6 +178,7 @@ export interface SecureParticipantComponents {
   /** This node's peer id (its client id in the protocol). */
   self: string
   jobId: string
+  hooks?: FederatedTestHooks
 }
 
 /** A participant's side of secure rounds for one job (one round at a time). */
@@ -98,6 +188,8 @@ export class SecureRoundParticipant {
   #round = 0
   #client: SecAggClient | null = null
   #rosterSize = 0
+  /** Last round whose unmask request this participant answered. */
+  #unmasked = 0
 
   constructor (components: SecureParticipantComponents) {
     this.#c = components
@@ -108,7 +200,9 @@ export class SecureRoundParticipant {
     if (!m.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['malformed secure aggregation step'])
     const { round } = m.data
     const body = message as Record<string, unknown>
+    await this.#c.hooks?.beforeSecureStep?.({ jobId: this.#c.jobId, round, type })
     if (type === 'secagg-advertise') {
+      if (round <= this.#unmasked) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`round ${round} was already unmasked here (last: ${this.#unmasked}); a round is aggregated once`])
       const maxClients = z.number().int().min(2).max(MAX_CLIENTS).safeParse(body.maxClients)
       if (!maxClients.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['maxClients out of range'])
       this.#round = round
@@ -126,19 +220,17 @@ export class SecureRoundParticipant {
       const fit = z.object({ round: z.literal(round) }).passthrough().safeParse(body.fit)
       if (!fit.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['fit request missing or for another round'])
       const r = await this.#c.fit(fit.data)
-      const { dp } = this.#c.spec
-      // With DP on, the update is clipped and carries its share of the noise before it is masked.
-      // Shares are sized for the fewest clients that can complete the round (the threshold), so
-      // dropouts never leave the sum with less than the full noise.
+      // Shares of the DP noise are sized for the fewest clients that can complete the round (the
+      // threshold), so dropouts never leave the sum with less than the full noise.
       const survivors = Math.max(1, Math.ceil(this.#c.spec.secureAggregation.threshold * this.#rosterSize))
-      const update = dp.enabled ? this.#c.learning.dpClientShare(r.update, dp.clipNorm, dp.noiseMultiplier, survivors) : r.update
-      const vector = new Float32Array(update.length + 1)
-      vector.set(update)
-      vector[update.length] = 1
+      const vector = secureClientVector(r.update, r.numExamples, this.#c.spec, survivors, this.#c.learning)
+      this.#c.hooks?.maskedVector?.({ jobId: this.#c.jobId, round, vector, config: client.config })
       return { message: client.maskedInput(vector, body.shares), loss: r.loss }
     }
     if (type === 'secagg-unmask') {
+      if (round <= this.#unmasked) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`round ${round} was already unmasked here`])
       const out = client.unmask(body.request)
+      this.#unmasked = round
       this.#client = null
       return { message: out }
     }

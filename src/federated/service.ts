@@ -18,6 +18,7 @@ import { Coordinator, type JobEvent } from './coordinator.js'
 import { Participant, type Participation } from './participant.js'
 import { defaultLearning, type Learning } from './learning.js'
 import { exportTfjsModel } from './export.js'
+import type { FederatedTestHooks } from './test-hooks.js'
 
 export interface FederatedComponents {
   network: PlexusNetwork | null
@@ -60,6 +61,8 @@ export class FederatedService {
   readonly #running = new Map<string, { coordinator: Coordinator, done: Promise<void> }>()
   readonly events = new EventEmitter()
   readonly traffic: FlTraffic = { bytesIn: 0, bytesOut: 0 }
+  /** For in-process tests only; empty unless a test sets a hook (see test-hooks.ts). */
+  readonly testHooks: FederatedTestHooks = {}
 
   constructor (components: FederatedComponents, init: FederatedInit) {
     this.#c = components
@@ -72,7 +75,8 @@ export class FederatedService {
       logger: components.logger,
       file: join(components.dir, 'participating.json'),
       autoAcceptFrom: () => this.#init.autoAcceptFrom,
-      self: () => this.#c.network?.peerId ?? null
+      self: () => this.#c.network?.peerId ?? null,
+      hooks: this.testHooks
     })
     this.events.setMaxListeners(100)
   }
@@ -161,7 +165,8 @@ export class FederatedService {
       store: this.#store,
       learning: this.#learning,
       logger: this.#c.logger,
-      onEvent: (event: JobEvent) => { this.events.emit(event.jobId, event) }
+      onEvent: (event: JobEvent) => { this.events.emit(event.jobId, event) },
+      hooks: this.testHooks
     }, state, weights)
     const done = coordinator.run().finally(() => { this.#running.delete(state.id) })
     this.#running.set(state.id, { coordinator, done })

@@ -52,8 +52,15 @@ export const JobSpecSchema = z.strictObject({
     /** Fraction of a round's clients that must survive to unmask (Shamir threshold). */
     threshold: z.number().gt(0.5).max(1).default(2 / 3),
     /** Updates are clipped to ±clipRange per coordinate before quantisation. */
-    clipRange: z.number().positive().max(1e6).default(4)
-  }).default({ enabled: false, threshold: 2 / 3, clipRange: 4 }),
+    clipRange: z.number().positive().max(1e6).default(4),
+    /**
+     * FedAvg weights under secure aggregation: a client with n examples counts as min(n, maxWeight)
+     * (its update is scaled by that over maxWeight before masking, so ±clipRange still bounds every
+     * coordinate). At most 100,000, so that the summed weights of 10,000 clients fit the 32-bit
+     * sum. With DP on, every client weighs 1 (see secure-round.ts).
+     */
+    maxWeight: z.number().int().min(1).max(100_000).default(10_000)
+  }).default({ enabled: false, threshold: 2 / 3, clipRange: 4, maxWeight: 10_000 }),
   dp: z.strictObject({
     enabled: z.boolean().default(false),
     /** L2 norm each client update is clipped to. */

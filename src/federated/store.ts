@@ -22,7 +22,8 @@ const RoundRecordSchema = z.object({
   dropped: z.array(z.string()),
   trainLoss: z.number().nullable(),
   evaluation: z.object({ loss: z.number(), accuracy: z.number(), numExamples: z.number() }).nullable(),
-  epsilon: z.number().nullable()
+  epsilon: z.number().nullable(),
+  aborted: z.string().optional()
 })
 
 export const JobStateSchema = z.object({

@@ -95,4 +95,6 @@ export interface RoundRecord {
   evaluation: { loss: number, accuracy: number, numExamples: number } | null
   /** Privacy spent so far (with DP on). */
   epsilon: number | null
+  /** Set when the round aborted (secure aggregation below its threshold): why. The model did not change. */
+  aborted?: string
 }
