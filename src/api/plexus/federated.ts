@@ -25,7 +25,9 @@ const JobSummarySchema = z.object({
 
 const RoundSchema = z.object({
   round: z.number(), startedAt: z.string(), finishedAt: z.string(), selected: z.array(z.string()), contributed: z.array(z.string()), dropped: z.array(z.string()),
-  trainLoss: z.number().nullable(), evaluation: z.object({ loss: z.number(), accuracy: z.number(), numExamples: z.number() }).nullable(), epsilon: z.number().nullable()
+  trainLoss: z.number().nullable(), evaluation: z.object({ loss: z.number(), accuracy: z.number(), numExamples: z.number() }).nullable(), epsilon: z.number().nullable(),
+  /** Why the round aborted (secure aggregation below its threshold); the model did not change. */
+  aborted: z.string().optional()
 })
 
 const ParticipationSchema = z.object({

@@ -84,6 +84,7 @@ export function roundLine (r: RoundRecord, rounds: number | null): string {
     `round ${r.round}${rounds != null ? `/${rounds}` : ''}`,
     `clients ${r.contributed.length}/${r.selected.length}`,
     `dropped ${r.dropped.length}`,
+    ...(r.aborted != null ? [`ABORTED: ${r.aborted}`] : []),
     `loss ${fmt(r.trainLoss)}`,
     `accuracy ${fmt(r.evaluation?.accuracy)}`,
     `ε ${fmt(r.epsilon, 2)}`
@@ -102,7 +103,7 @@ export function finalLine (id: string, status: string, reason: string | null, hi
 function roundsTable (history: RoundRecord[]): string {
   if (history.length === 0) return 'No round has finished yet.'
   return table(['ROUND', 'CLIENTS', 'DROPPED', 'TRAIN LOSS', 'ACCURACY', 'EVAL LOSS', 'ε'], history.map(r => [
-    r.round, `${r.contributed.length}/${r.selected.length}`, r.dropped.length, fmt(r.trainLoss), fmt(r.evaluation?.accuracy), fmt(r.evaluation?.loss), fmt(r.epsilon, 2)
+    r.round, r.aborted != null ? `aborted (${r.contributed.length}/${r.selected.length})` : `${r.contributed.length}/${r.selected.length}`, r.dropped.length, fmt(r.trainLoss), fmt(r.evaluation?.accuracy), fmt(r.evaluation?.loss), fmt(r.epsilon, 2)
   ]))
 }
 
