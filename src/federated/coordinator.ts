@@ -12,6 +12,8 @@ import type { JobSpec } from './spec.js'
 import type { ClientUpdate, ModelDescriptor, RoundRecord, Strategy, UpdateAggregator } from './types.js'
 import type { Learning } from './learning.js'
 import { runSecureRound, secureMeanFromSum } from './secure-round.js'
+import { sha256Hex, type ReceiptBody } from '../ledger/receipts.js'
+import type { ReceiptKeeper } from '../ledger/inference.js'
 import type { FederatedTestHooks } from './test-hooks.js'
 
 /** Secure rounds that may abort in a row before the job fails (each leaves the model as it was). */
@@ -29,6 +31,8 @@ export interface CoordinatorComponents {
   onEvent: (event: JobEvent) => void
   /** Set by in-process tests only (see test-hooks.ts). */
   hooks?: FederatedTestHooks
+  /** Countersigns and keeps the participants' round receipts (the node's books). */
+  receipts?: ReceiptKeeper
 }
 
 export type JobEvent =
@@ -71,6 +75,8 @@ interface RoundOutcome {
   trainLoss: number | null
   /** Why the round aborted (secure aggregation below its threshold). */
   aborted?: string
+  /** Samples each contributor reported (plain rounds; secure rounds hide them). */
+  examples?: Map<string, number>
 }
 
 export class Coordinator {
@@ -194,6 +200,7 @@ export class Coordinator {
         }
       }
       const startedAt = new Date().toISOString()
+      const inputSha256 = sha256Hex(encodeVector(this.#weights))
       const outcome = spec.secureAggregation.enabled ? await this.#secureRound(round, selected) : await this.#plainRound(round, selected)
       if (this.#stop.signal.aborted) return
       if (outcome.delta != null) this.#weights = this.#strategy.apply(round, this.#weights, outcome.delta)
@@ -218,6 +225,7 @@ export class Coordinator {
       this.#save(this.#weights)
       this.#c.onEvent({ type: 'round', jobId: this.id, record })
       this.#c.logger.info({ job: this.id, round, contributed: outcome.contributed.length, accuracy: evaluation?.accuracy, aborted: outcome.aborted }, 'federated round done')
+      await this.#receipts(round, inputSha256, outcome)
       const aborts = this.state.history.length - 1 - this.state.history.findLastIndex(h => h.aborted == null)
       if (aborts >= MAX_CONSECUTIVE_ABORTS) {
         throw new PlexusError('PLX_ERR_FL_JOB_FAILED', [this.id, `secure aggregation aborted in ${aborts} rounds in a row (last, round ${round}: ${outcome.aborted ?? ''})`])
@@ -261,7 +269,35 @@ export class Coordinator {
     const delta = spec.dp.enabled
       ? this.#c.learning.dpMean(updates.map(u => u.update), spec.dp.clipNorm, spec.dp.noiseMultiplier, selected.length)
       : this.#aggregator.aggregate(updates)
-    return { delta, contributed: updates.map(u => u.clientId), trainLoss }
+    return { delta, contributed: updates.map(u => u.clientId), trainLoss, examples: new Map(updates.map(u => [u.clientId, u.numExamples])) }
+  }
+
+  /**
+   * Receipts of a finished round: each contributor (other than this node) signs one for the work
+   * it did; the coordinator checks it against what it sent (the model's hash) and received (the
+   * samples reported, in a plain round), countersigns, keeps it and hands it back. Best effort:
+   * a participant that keeps no receipts or does not answer costs the round nothing.
+   */
+  async #receipts (round: number, inputSha256: string, outcome: RoundOutcome): Promise<void> {
+    const keeper = this.#c.receipts
+    if (keeper == null) return
+    await Promise.allSettled(outcome.contributed.filter(peer => peer !== keeper.peerId).map(async peer => {
+      try {
+        const reply = await this.#call(peer, { type: 'receipt-sign', jobId: this.id, round }, 10_000)
+        const partial = reply.receipt as { body: ReceiptBody, providerSignature: string } | undefined
+        const b = partial?.body
+        const reported = outcome.examples?.get(peer)
+        if (b?.kind !== 'fl-round' || b.provider !== peer || b.requester !== keeper.peerId || b.jobId !== this.id || b.round !== round ||
+          b.inputSha256 !== inputSha256 || b.modelSha256 !== inputSha256 || (reported != null && b.samples !== reported)) {
+          throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['the receipt does not match the round'])
+        }
+        const signed = keeper.countersign(partial!)
+        keeper.record(signed)
+        await this.#call(peer, { type: 'receipt-store', jobId: this.id, receipt: signed }, 10_000)
+      } catch (err) {
+        this.#c.logger.debug({ job: this.id, round, peer, err: (err as Error).message }, 'no receipt for this round')
+      }
+    }))
   }
 
   /**

@@ -4,6 +4,8 @@
  * dataset in a worker, and answers only with updates and evaluation figures — never data.
  */
 import { z } from 'zod'
+import { sha256Hex, type ReceiptBody } from '../ledger/receipts.js'
+import type { ReceiptKeeper } from '../ledger/inference.js'
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
@@ -48,7 +50,14 @@ export interface ParticipantComponents {
   self: () => string | null
   /** Set by in-process tests only (see test-hooks.ts). */
   hooks?: FederatedTestHooks
+  /** Signs and keeps receipts of the rounds this node trains (the node's books). */
+  receipts?: ReceiptKeeper
 }
+
+/** What this node did in one round, for its receipt. */
+interface RoundWork { inputSha256: string, outputSha256: string, samples: number, startedAt: number, endedAt: number }
+/** Rounds remembered for receipts, per node (older ones are forgotten). */
+const MAX_ROUND_WORK = 1000
 
 interface Prepared { descriptor: ModelDescriptor, train: LocalDataset, test: LocalDataset, parameters: number }
 
@@ -118,6 +127,8 @@ export class Participant {
     }
     if (p.status !== 'accepted') throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`job ${jobId} is ${p.status} here`])
     if (type === 'fit') return await this.#fit(p, message)
+    if (type === 'receipt-sign') return this.#signReceipt(p, message)
+    if (type === 'receipt-store') return this.#storeReceipt(p, message)
     if (type === 'evaluate') return await this.#evaluate(p, message)
     if (type.startsWith('secagg-')) return await this.#secureStep(p, type, message)
     throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`unknown message type '${type}'`])
@@ -189,9 +200,51 @@ export class Participant {
   async #fit (p: Participation, message: unknown): Promise<Record<string, unknown>> {
     const m = FitSchema.safeParse(message)
     if (!m.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['malformed fit request'])
+    const startedAt = Date.now()
     const r = await this.#localFit(p, m.data)
     this.#update(p.jobId, q => { q.roundsTrained++; q.lastRound = m.data.round })
-    return { numExamples: r.numExamples, loss: r.loss, update: encodeVector(r.update) }
+    const update = encodeVector(r.update)
+    this.#remember(p.jobId, m.data.round, { inputSha256: sha256Hex(m.data.weights), outputSha256: sha256Hex(update), samples: r.numExamples, startedAt, endedAt: Date.now() })
+    return { numExamples: r.numExamples, loss: r.loss, update }
+  }
+
+  readonly #work = new Map<string, RoundWork>()
+
+  #remember (jobId: string, round: number, work: RoundWork): void {
+    this.#work.set(`${jobId}/${round}`, work)
+    if (this.#work.size > MAX_ROUND_WORK) this.#work.delete(this.#work.keys().next().value!)
+  }
+
+  /**
+   * The coordinator asks for this node's receipt of a round it trained: signed here as provider
+   * from what this node itself recorded (samples, the hashes of the model it got and of what it
+   * sent), never from what the coordinator claims.
+   */
+  #signReceipt (p: Participation, message: unknown): Record<string, unknown> {
+    const keeper = this.#c.receipts
+    if (keeper == null) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['this node keeps no receipts'])
+    const m = Base.extend({ round: z.number().int().min(1).max(1_000_000) }).safeParse(message)
+    if (!m.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['malformed receipt request'])
+    const work = this.#work.get(`${p.jobId}/${m.data.round}`)
+    if (work == null) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`this node did not train round ${m.data.round} of job ${p.jobId}`])
+    const body: ReceiptBody = {
+      v: 1, kind: 'fl-round', id: `fl:${p.jobId}:${m.data.round}:${keeper.peerId.slice(-12)}`, jobId: p.jobId,
+      provider: keeper.peerId, requester: p.coordinator, inputSha256: work.inputSha256, outputSha256: work.outputSha256,
+      startedAt: work.startedAt, endedAt: work.endedAt, modelSha256: work.inputSha256, round: m.data.round, samples: work.samples
+    }
+    return { receipt: keeper.sign(body) }
+  }
+
+  /** The coordinator's countersigned receipt: checked (both signatures) and kept. */
+  #storeReceipt (p: Participation, message: unknown): Record<string, unknown> {
+    const keeper = this.#c.receipts
+    if (keeper == null) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['this node keeps no receipts'])
+    const m = Base.extend({ receipt: z.record(z.string(), z.unknown()) }).safeParse(message)
+    if (!m.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['malformed receipt'])
+    const body = (m.data.receipt as { body?: { provider?: unknown, jobId?: unknown } }).body
+    if (body?.provider !== keeper.peerId || body.jobId !== p.jobId) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['a receipt for someone else\'s work'])
+    keeper.record(m.data.receipt)
+    return {}
   }
 
   async #localFit (p: Participation, m: z.output<typeof FitSchema>): Promise<{ update: Float32Array, numExamples: number, loss: number }> {
@@ -224,8 +277,11 @@ export class Participant {
         fit: async (fitMessage) => {
           const m = FitSchema.safeParse({ type: 'fit', jobId: p.jobId, ...fitMessage })
           if (!m.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['malformed fit request'])
+          const startedAt = Date.now()
           const r = await this.#localFit(p, m.data)
           this.#update(p.jobId, q => { q.roundsTrained++; q.lastRound = m.data.round })
+          // Under secure aggregation what leaves is masked: the receipt states the work (round, samples).
+          this.#remember(p.jobId, m.data.round, { inputSha256: sha256Hex(m.data.weights), outputSha256: sha256Hex(`secure:${p.jobId}:${m.data.round}:${r.numExamples}`), samples: r.numExamples, startedAt, endedAt: Date.now() })
           return r
         },
         spec: p.spec,

@@ -11,6 +11,7 @@ import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import type { DataRegistry } from '../data/registry.js'
+import type { ReceiptKeeper } from '../ledger/inference.js'
 import { flCall, flHandler, FL_PROTOCOL, type FlTraffic } from './protocol.js'
 import { parseJobSpec } from './spec.js'
 import { CoordinatorStore, type JobState } from './store.js'
@@ -27,6 +28,8 @@ export interface FederatedComponents {
   /** `<data-dir>/fl` */
   dir: string
   learning?: Learning
+  /** The node's books: round receipts, both ways. */
+  receipts?: ReceiptKeeper
 }
 
 export interface FederatedInit {
@@ -76,6 +79,7 @@ export class FederatedService {
       file: join(components.dir, 'participating.json'),
       autoAcceptFrom: () => this.#init.autoAcceptFrom,
       self: () => this.#c.network?.peerId ?? null,
+      receipts: components.receipts,
       hooks: this.testHooks
     })
     this.events.setMaxListeners(100)
@@ -166,6 +170,7 @@ export class FederatedService {
       learning: this.#learning,
       logger: this.#c.logger,
       onEvent: (event: JobEvent) => { this.events.emit(event.jobId, event) },
+      receipts: this.#c.receipts,
       hooks: this.testHooks
     }, state, weights)
     const done = coordinator.run().finally(() => { this.#running.delete(state.id) })

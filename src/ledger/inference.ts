@@ -11,7 +11,7 @@
  */
 import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
-import type { InferenceReceiptBody, ProviderSignedReceipt, SignedReceipt } from './receipts.js'
+import type { InferenceReceiptBody, ProviderSignedReceipt, ReceiptBody, SignedReceipt } from './receipts.js'
 import { sha256Hex } from './receipts.js'
 
 /** The parts of a job that decide its output. */
@@ -30,7 +30,7 @@ export interface InferenceInput {
 /** What signs and records receipts on a node (its books). */
 export interface ReceiptKeeper {
   readonly peerId: string
-  sign: (body: InferenceReceiptBody) => ProviderSignedReceipt
+  sign: (body: ReceiptBody) => ProviderSignedReceipt
   countersign: (partial: ProviderSignedReceipt) => SignedReceipt
   record: (receipt: unknown) => unknown
 }

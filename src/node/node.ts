@@ -182,7 +182,7 @@ export class PlexusNode {
     await this.#books.start(this.#network)
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
-      { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl') },
+      { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books },
       { autoAcceptFrom: this.config.federated.autoAcceptFrom }
     )
     await this.#federated.start()

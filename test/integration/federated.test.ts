@@ -59,6 +59,24 @@ describe('federated learning on three real nodes', { timeout: 600_000 }, () => {
     for (const r of history) assert.equal(r.contributed.length, 3)
     const federated = job.lastAccuracy!
 
+    // Every round of the two other clinics has a receipt signed by the clinic and countersigned by
+    // the coordinator, in both logs, stating the samples the clinic trained on.
+    const receiptsOf = (c: TestNode): Array<{ body: { kind: string, jobId: string, round: number, provider: string, requester: string, samples: number } }> =>
+      c.node.books!.log.receipts(0).map(e => e.receipt as never).filter((r: { body?: { kind?: string, jobId?: string } }) => r.body?.kind === 'fl-round' && r.body.jobId === id)
+    const coordinatorReceipts = receiptsOf(clinics[0]!)
+    assert.equal(coordinatorReceipts.length, 2 * 10)
+    for (const c of clinics.slice(1)) {
+      const mine = receiptsOf(c)
+      assert.equal(mine.length, 10)
+      assert.deepEqual(mine.map(r => r.body.round), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      for (const r of mine) {
+        assert.equal(r.body.provider, c.node.network!.peerId)
+        assert.equal(r.body.requester, clinics[0]!.node.network!.peerId)
+        assert.ok(r.body.samples > 100)
+      }
+      assert.equal(c.node.books!.verify().log.ok, true)
+    }
+
     // Centrally: the same model, the same number of passes over the same training rows.
     const learning = defaultLearning()
     const parsed = parseJobSpec(spec)
