@@ -205,7 +205,8 @@ async function main (): Promise<void> {
   } else if (!httpApiAvailable(ROOT)) {
     log('HTTP API: not available yet (dist/src/cli/main.js is missing)')
   } else {
-    log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode')
+    log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode;')
+    log('   llama-bench is run again before each explicit thread count, and each keeps its best undisturbed sample')
     const prompt = 'Once upon a time'
     // Rounds are interleaved; each configuration keeps its fastest undisturbed sample (else its
     // fastest), as `threads --rounds` does: other processes only ever slow a measurement down.
@@ -227,12 +228,23 @@ async function main (): Promise<void> {
           await waitForQuiet()
           direct[name] = better(direct[name], await measureNodeDecode({ model, threads: t, tokens, reps, prompt, maxSeconds: 8, env: { UV_THREADPOOL_SIZE: '1' } }), (x) => x.tps)
           if (variants.includes('prebuilt')) {
-            // The prebuilt binary is only sane at one thread (its per-token threadpool, finding 2).
             await waitForQuiet()
             directPrebuilt[name] = better(directPrebuilt[name], await measureNodeDecode({ model, threads: 1, tokens, reps, prompt, maxSeconds: 8, nodeLlamaCpp: prebuiltEntry, env: { UV_THREADPOOL_SIZE: '1' } }), (x) => x.tps)
           }
           for (const variant of variants) {
-            for (const threads of [...threadCounts, ...(variant === 'project' ? ['auto' as const] : [])]) {
+            // The prebuilt binary only at one thread: at more it creates threads on every token
+            // (finding 2) and a request can take minutes.
+            const counts: Array<number | 'auto'> = variant === 'project' ? [...threadCounts, 'auto'] : threadCounts.filter((t) => t === 1)
+            for (const threads of counts) {
+              const row = rows.find((r) => r.model === name && r.threads === threads)
+              if (variant === 'project' && row != null && typeof threads === 'number') {
+                // llama-bench again in every round, right before the API at the same thread count:
+                // on a shared machine a single early llama-bench sample can be far off either way.
+                await waitForQuiet()
+                const again = await runLlamaBench({ binary: build.binary, model, threads, tokens, reps })
+                row.llamaBench = better(row.llamaBench ?? undefined, again, (x) => x.tps)
+                log(`  [${round}/${rounds}] ${name} threads=${threads}: llama-bench ${fmt(again.tps)}${noiseMark(again.cpuForeign)} tok/s (kept ${fmt(row.llamaBench.tps)})`)
+              }
               await waitForQuiet()
               const result = await measureHttpDecode({
                 root: ROOT, model, maxTokens: tokens, reps, prompt,
@@ -282,7 +294,8 @@ async function main (): Promise<void> {
         const swept = mine.filter((h) => h.threads !== 'auto')
         if (swept.length === 0) continue
         const top = swept.reduce((a, h) => completions(h) > completions(a) ? h : a, swept[0]!)
-        const llamaBench = best[model]?.llamaBench ?? 0
+        // Best llama-bench over the first sweep and the samples taken during the HTTP rounds.
+        const llamaBench = Math.max(0, ...rows.filter((r) => r.model === model).map((r) => r.llamaBench?.tps ?? 0))
         defaults[model] = {
           threads: auto.result.threads,
           tps: completions(auto),
