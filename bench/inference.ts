@@ -4,7 +4,7 @@
  * streaming through POST /v1/completions and /v1/chat/completions.
  *
  * Run: `npm run bench -- inference [--threads 1,2] [--tokens 128] [--reps 3] [--no-http] [--http-rounds 2]
- * [--source-build] [--model PATH ...] [--json]`. Every number is compared with a baseline
+ * [--source-build] [--http-prebuilt] [--model PATH ...] [--json]`. Every number is compared with a baseline
  * measured in the same run (ratios), never with a fixed expectation.
  *
  * The `node` column is always the prebuilt binary npm installs (a private copy of the package
@@ -13,7 +13,9 @@
  * built from source (GGML_NATIVE, OpenMP) with `UV_THREADPOOL_SIZE=1`, what the node runs then.
  *
  * The HTTP part starts the node at each thread count and in auto mode (no `--threads`: it
- * measures at model load) and reports the default/best ratio.
+ * measures at model load) and reports the default/best ratio. With `--http-prebuilt` it also
+ * starts the node with the prebuilt copy of node-llama-cpp (explicit thread counts only), so
+ * that both binaries are measured through the API where the project has a local build.
  *
  * @packageDocumentation
  */
@@ -68,6 +70,7 @@ async function main (): Promise<void> {
       'no-http': { type: 'boolean', default: false },
       'http-rounds': { type: 'string', default: '2' },
       'source-build': { type: 'boolean', default: false },
+      'http-prebuilt': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }
     }
   })
@@ -188,9 +191,13 @@ async function main (): Promise<void> {
     log(line)
   }
 
-  interface HttpRow { model: string, threads: number | 'auto', result: HttpDecodeResult }
+  /** `project`: the node as installed (its local build when there is one); `prebuilt`: the prebuilt-only copy. */
+  type Variant = 'project' | 'prebuilt'
+  interface HttpRow { model: string, threads: number | 'auto', variant: Variant, result: HttpDecodeResult }
   const http: HttpRow[] = []
   const direct: Record<string, NodeDecodeResult> = {}
+  const directPrebuilt: Record<string, NodeDecodeResult> = {}
+  const variants: Variant[] = values['http-prebuilt'] && sourceEntry != null ? ['project', 'prebuilt'] : ['project']
   const defaults: Record<string, { threads: number | null, tps: number, best: number, bestThreads: number | 'auto', ratio: number, llamaBench: number, httpVsLlamaBench: number }> = {}
   log()
   if (values['no-http']) {
@@ -198,7 +205,8 @@ async function main (): Promise<void> {
   } else if (!httpApiAvailable(ROOT)) {
     log('HTTP API: not available yet (dist/src/cli/main.js is missing)')
   } else {
-    log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode')
+    log('## HTTP streaming (node started by bin/plexus.js, i.e. with its one-thread libuv pool) at each thread count and in auto mode;')
+    log('   llama-bench is run again before each explicit thread count, and each keeps its best undisturbed sample')
     const prompt = 'Once upon a time'
     // Rounds are interleaved; each configuration keeps its fastest undisturbed sample (else its
     // fastest), as `threads --rounds` does: other processes only ever slow a measurement down.
@@ -219,14 +227,36 @@ async function main (): Promise<void> {
           const t = best[name]?.sourceThreads ?? best[name]?.threads ?? 1
           await waitForQuiet()
           direct[name] = better(direct[name], await measureNodeDecode({ model, threads: t, tokens, reps, prompt, maxSeconds: 8, env: { UV_THREADPOOL_SIZE: '1' } }), (x) => x.tps)
-          for (const threads of [...threadCounts, 'auto' as const]) {
+          if (variants.includes('prebuilt')) {
             await waitForQuiet()
-            const result = await measureHttpDecode({ root: ROOT, model, maxTokens: tokens, reps, prompt, ...(threads !== 'auto' ? { threads } : {}) })
-            if (result == null) break
-            const at = http.findIndex((h) => h.model === name && h.threads === threads)
-            if (at < 0) http.push({ model: name, threads, result })
-            else http[at] = { model: name, threads, result: better(http[at]!.result, result, completionsTps) }
-            log(`  [${round}/${rounds}] ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: /v1/completions ${fmt(completionsTps(result))}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+            directPrebuilt[name] = better(directPrebuilt[name], await measureNodeDecode({ model, threads: 1, tokens, reps, prompt, maxSeconds: 8, nodeLlamaCpp: prebuiltEntry, env: { UV_THREADPOOL_SIZE: '1' } }), (x) => x.tps)
+          }
+          for (const variant of variants) {
+            // The prebuilt binary only at one thread: at more it creates threads on every token
+            // (finding 2) and a request can take minutes.
+            const counts: Array<number | 'auto'> = variant === 'project' ? [...threadCounts, 'auto'] : threadCounts.filter((t) => t === 1)
+            for (const threads of counts) {
+              const row = rows.find((r) => r.model === name && r.threads === threads)
+              if (variant === 'project' && row != null && typeof threads === 'number') {
+                // llama-bench again in every round, right before the API at the same thread count:
+                // on a shared machine a single early llama-bench sample can be far off either way.
+                await waitForQuiet()
+                const again = await runLlamaBench({ binary: build.binary, model, threads, tokens, reps })
+                row.llamaBench = better(row.llamaBench ?? undefined, again, (x) => x.tps)
+                log(`  [${round}/${rounds}] ${name} threads=${threads}: llama-bench ${fmt(again.tps)}${noiseMark(again.cpuForeign)} tok/s (kept ${fmt(row.llamaBench.tps)})`)
+              }
+              await waitForQuiet()
+              const result = await measureHttpDecode({
+                root: ROOT, model, maxTokens: tokens, reps, prompt,
+                ...(threads !== 'auto' ? { threads } : {}),
+                ...(variant === 'prebuilt' ? { nodeLlamaCpp: prebuiltEntry } : {})
+              })
+              if (result == null) break
+              const at = http.findIndex((h) => h.model === name && h.threads === threads && h.variant === variant)
+              if (at < 0) http.push({ model: name, threads, variant, result })
+              else http[at] = { model: name, threads, variant, result: better(http[at]!.result, result, completionsTps) }
+              log(`  [${round}/${rounds}] ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: /v1/completions ${fmt(completionsTps(result))}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+            }
           }
         } catch (err) {
           log(`  ${name}: HTTP API failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`)
@@ -241,7 +271,7 @@ async function main (): Promise<void> {
         http.flatMap((h) => h.result.endpoints.map((e) => {
           const t = h.threads === 'auto' ? h.result.threads : h.threads
           const l = lb(h.model, t)
-          const d = direct[h.model]
+          const d = h.variant === 'prebuilt' ? directPrebuilt[h.model] : direct[h.model]
           return [h.model, h.threads === 'auto' ? `auto → ${String(t)}` : String(t), h.result.binary ?? '?', e.endpoint,
             `${fmt(e.tps)}${noiseMark(h.result.cpuForeign)}`, fmt(l), l != null ? fmt(e.tps / l, 2) : '-',
             d != null && t === d.threadsUsed ? fmt(e.tps / d.tps, 2) : '-',
@@ -251,12 +281,12 @@ async function main (): Promise<void> {
       log('direct = node-llama-cpp in a plain process with the same binary and UV_THREADPOOL_SIZE=1, same prompt;')
       log('TTFT − direct is the server overhead where the prompt token counts match (/v1/completions);')
       log('for chat it also includes evaluating the chat template\'s extra prompt tokens.')
-      for (const [name, d] of Object.entries(direct)) {
+      for (const [name, d] of [...Object.entries(direct), ...Object.entries(directPrebuilt)]) {
         log(`direct ${name}: ${fmt(d.tps)}${noiseMark(d.cpuForeign)} tok/s at ${d.threadsUsed} threads (${d.binary}), TTFT ${fmt(d.firstTokenMs, 1)} ms`)
       }
       log()
       for (const model of models.map((m) => basename(m))) {
-        const mine = http.filter((h) => h.model === model)
+        const mine = http.filter((h) => h.model === model && h.variant === 'project')
         const completions = (h: HttpRow): number => completionsTps(h.result)
         const auto = mine.find((h) => h.threads === 'auto')
         if (auto == null || mine.length === 0) continue
@@ -264,7 +294,8 @@ async function main (): Promise<void> {
         const swept = mine.filter((h) => h.threads !== 'auto')
         if (swept.length === 0) continue
         const top = swept.reduce((a, h) => completions(h) > completions(a) ? h : a, swept[0]!)
-        const llamaBench = best[model]?.llamaBench ?? 0
+        // Best llama-bench over the first sweep and the samples taken during the HTTP rounds.
+        const llamaBench = Math.max(0, ...rows.filter((r) => r.model === model).map((r) => r.llamaBench?.tps ?? 0))
         defaults[model] = {
           threads: auto.result.threads,
           tps: completions(auto),
@@ -275,7 +306,9 @@ async function main (): Promise<void> {
           httpVsLlamaBench: completions(top) / llamaBench
         }
         const dd = defaults[model]!
-        log(`${model}: HTTP /v1/completions best ${fmt(dd.best)} tok/s (threads=${String(dd.bestThreads)}) vs best llama-bench ${fmt(llamaBench)} → ${fmt(dd.httpVsLlamaBench, 2)}; ` +
+        const sameT = typeof top.threads === 'number' ? lb(model, top.threads) : null
+        log(`${model}: HTTP /v1/completions best ${fmt(dd.best)} tok/s (threads=${String(dd.bestThreads)}) vs best llama-bench ${fmt(llamaBench)} → ${fmt(dd.httpVsLlamaBench, 2)}` +
+          `${sameT != null ? ` (vs llama-bench at the same threads ${fmt(sameT)} → ${fmt(dd.best / sameT, 2)})` : ''}; ` +
           `default (auto → ${String(dd.threads)}) ${fmt(dd.tps)} tok/s, default/best ${fmt(dd.ratio, 2)}`)
       }
     }
@@ -284,7 +317,7 @@ async function main (): Promise<void> {
   const resultsDir = join(ROOT, '.cache', 'bench-results')
   await mkdir(resultsDir, { recursive: true })
   const file = join(resultsDir, `inference-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, direct, http, defaults }
+  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, direct, directPrebuilt, http, defaults }
   await writeFile(file, JSON.stringify(report, null, 2))
   log()
   log(`results: ${file}`)

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { median } from './stats.js'
 import { cpuMeter } from './cpu-meter.js'
 import { processCpuSeconds } from './llama-bench.js'
@@ -25,6 +26,11 @@ export interface HttpDecodeOptions {
   prompt?: string
   /** How long to wait for the server to answer, ms. */
   startTimeoutMs?: number
+  /**
+   * Entry of another copy of node-llama-cpp for the server to load (nlc-redirect.ts), e.g. the
+   * prebuilt-only copy; omitted = the project's own (its local build when there is one).
+   */
+  nodeLlamaCpp?: string
 }
 
 /** One endpoint's streaming numbers (medians over the repetitions). */
@@ -171,9 +177,13 @@ export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpDeco
   if (!httpApiAvailable(o.root)) return null
   const dataDir = await mkdtemp(join(tmpdir(), 'plexus-bench-'))
   const port = await freePort()
-  const args = [join(o.root, 'bin', 'plexus.js'), 'start', '--data-dir', dataDir, '--port', String(port),
-    '--model', o.model, '--log-level', 'warn', ...(o.threads != null ? ['--threads', String(o.threads)] : [])]
-  const env = { ...process.env, ...o.env }
+  const redirect = o.nodeLlamaCpp != null ? ['--import', pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'nlc-redirect-register.js')).href] : []
+  const args = [...redirect, join(o.root, 'bin', 'plexus.js'), 'start', '--data-dir', dataDir, '--port', String(port),
+    // --no-p2p: the peer-to-peer host would bind the fixed port 11436 (taken when another node
+    // runs on the machine) and send multicast DNS; neither has anything to do with decoding.
+    '--model', o.model, '--log-level', 'warn', '--no-p2p', ...(o.threads != null ? ['--threads', String(o.threads)] : [])]
+  const env: NodeJS.ProcessEnv = { ...process.env, ...o.env }
+  if (o.nodeLlamaCpp != null) env.PLEXUS_BENCH_NLC_ENTRY = o.nodeLlamaCpp
   // The launcher sets UV_THREADPOOL_SIZE only when it is not set: let it, unless asked otherwise.
   if (o.env?.UV_THREADPOOL_SIZE == null) delete env.UV_THREADPOOL_SIZE
   const child = spawn(process.execPath, args, { cwd: o.root, env, stdio: ['ignore', 'ignore', 'pipe'] })

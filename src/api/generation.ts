@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { PlexusError, isPlexusError } from '../errors.js'
@@ -60,6 +61,12 @@ export async function generateWithMetrics (
 /**
  * A streaming response body. Fastify sends the stream (so hooks and metrics still run); writes
  * after the client left are dropped.
+ *
+ * Chunks written in the same turn of the event loop go out as one socket write, issued from
+ * `setImmediate` (the same loop iteration, so no chunk waits for a later one): a token arrives
+ * from node-llama-cpp in the poll phase, the engine asks for the next one before this flush runs,
+ * and the write then overlaps with llama.cpp decoding instead of delaying it. Each chunk keeps its
+ * own event/line, so clients see exactly the same bytes as with a write per chunk.
  */
 export function openStream (reply: FastifyReply, contentType: string): { write: (chunk: string) => void, end: () => void } {
   const body = new PassThrough()
@@ -68,8 +75,44 @@ export function openStream (reply: FastifyReply, contentType: string): { write: 
     .header('cache-control', 'no-cache')
     .header('x-accel-buffering', 'no')
     .send(body)
-  return {
-    write: chunk => { if (!body.destroyed && !body.writableEnded) body.write(chunk) },
-    end: () => { if (!body.destroyed && !body.writableEnded) body.end() }
+  const open = (): boolean => !body.destroyed && !body.writableEnded
+  let queued: string[] = []
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    if (queued.length === 0) return
+    const data = queued.length === 1 ? queued[0] as string : queued.join('')
+    queued = []
+    if (open()) body.write(data)
   }
+  return {
+    write: chunk => {
+      if (!open()) return
+      queued.push(chunk)
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    },
+    end: () => {
+      flush()
+      if (open()) body.end()
+    }
+  }
+}
+
+/**
+ * `JSON.stringify(make(text))` for a chunk shape that only varies in one string, built once: the
+ * object is serialised with a unique placeholder, and each call splices the JSON of `text` in.
+ * The bytes are exactly those of serialising the whole object, without doing so per token.
+ */
+export function jsonWithHole (make: (hole: string) => object): (text: string) => string {
+  const hole = `\u0000plexus-${randomBytes(8).toString('hex')}\u0000`
+  const json = JSON.stringify(make(hole))
+  const quoted = JSON.stringify(hole)
+  const at = json.indexOf(quoted)
+  if (at < 0 || json.indexOf(quoted, at + 1) >= 0) return text => JSON.stringify(make(text))
+  const before = json.slice(0, at)
+  const after = json.slice(at + quoted.length)
+  return text => before + JSON.stringify(text) + after
 }

@@ -261,20 +261,27 @@ export class InferenceEngine {
       const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram
       await this.#makeRoom(record.name, memoryBytes)
       const threads = await this.#threadsFor(record, model)
+      let active = (): number => 0
       const context = await model.createContext({
         contextSize,
         sequences: this.#init.parallel,
         threads,
-        // Dispatch a batch as soon as the current JS turn ends; lowest per-token latency.
-        batching: { dispatchSchedule: 'nextCycle' }
+        batching: { dispatchSchedule: dispatch => { if (active() <= 1) dispatch(); else setImmediate(dispatch) } }
       })
       const sequences = Array.from({ length: this.#init.parallel }, () => context.getSequence())
+      const pool = new SlotPool(sequences, this.#init.maxQueue)
+      // node-llama-cpp decodes at once only when every sequence of the context has a token queued,
+      // else it waits for `dispatchSchedule` to gather a batch. With one generation running there
+      // is nothing to gather: decode now (in the same microtask run), before the stream writers'
+      // setImmediate flush (generation.ts openStream), so that the socket write overlaps the
+      // decode. With several running, wait for the check phase so that their tokens share a batch.
+      active = () => pool.active
       const chatWrapper = resolveChatWrapper(model)
       const loaded: LoadedModel = {
         record,
         model,
         context,
-        pool: new SlotPool(sequences, this.#init.maxQueue),
+        pool,
         threads,
         chatWrapper,
         embedding: null,
@@ -437,7 +444,9 @@ export class InferenceEngine {
       let pending: Token[] = []
       const penalties = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0 || (req.repeatPenalty ?? 1) !== 1
       const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
-      const iterator = seq.evaluate(input, {
+      // evaluateWithMetadata with no metadata is what evaluate() wraps in a second async
+      // generator; calling it directly saves that layer's promises on every token.
+      const iterator = seq.evaluateWithMetadata(input, {}, {
         temperature: req.temperature ?? 0.8,
         topK: req.topK ?? 40,
         topP: req.topP ?? 0.95,
@@ -456,7 +465,7 @@ export class InferenceEngine {
       let step = await iterator.next()
       try {
         while (step.done !== true) {
-          const sampled = step.value
+          const sampled = step.value.token
           if (signal.aborted) break
           const replaying = generated.length < replay.length
           // While replaying, the sampler has run (advancing a seeded generator) but the earlier

@@ -10,7 +10,7 @@ import { pinPrivate } from '../../router/privacy.js'
 import type { Router, NetworkModel } from '../../router/router.js'
 import { callerId } from '../plexus/cabinets.js'
 import { openaiErrorBody, toPlexusError } from '../errors.js'
-import { disconnectSignal, generateWithMetrics, openStream, requestPrivacy, resolveModelName } from '../generation.js'
+import { disconnectSignal, generateWithMetrics, jsonWithHole, openStream, requestPrivacy, resolveModelName } from '../generation.js'
 import {
   ChatCompletionRequestSchema, CompletionRequestSchema, EmbeddingRequestSchema, ChatCompletionSchema, CompletionSchema,
   EmbeddingListSchema, ModelSchema, ModelListSchema, ErrorSchema, type ChatCompletionRequest, type CompletionRequest
@@ -132,9 +132,10 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
     })
     const includeUsage = body.stream_options?.include_usage === true
-    await streamSse(reply, async write => {
+    const contentChunk = jsonWithHole(text => chunk({ content: text }, null))
+    await streamSse(reply, async (write, writeJson) => {
       write(chunk({ role: 'assistant', content: '' }, null))
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write(chunk({ content: text }, null)) })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => writeJson(contentChunk(text)) })
       write({ ...chunk({}, r.finishReason), ...(citations != null ? { citations } : {}), plexus: { route: r.route } })
       if (includeUsage) {
         write({
@@ -184,9 +185,10 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       choices: [{ index: 0, text, logprobs: null, finish_reason: finish }]
     })
     const includeUsage = body.stream_options?.include_usage === true
-    await streamSse(reply, async write => {
+    const textChunk = jsonWithHole(text => chunk(text, null))
+    await streamSse(reply, async (write, writeJson) => {
       if (echo !== '') write(chunk(echo, null))
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write(chunk(text, null)) })
+      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => writeJson(textChunk(text)) })
       write({ ...chunk('', r.finishReason), plexus: { route: r.route } })
       if (includeUsage) {
         write({
@@ -228,11 +230,12 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
  * Writes a Server-Sent Events response: each object as a `data:` event, then `data: [DONE]`. An
  * error after the stream started is sent as an `error` object event (the status is already 200).
  */
-async function streamSse (reply: import('fastify').FastifyReply, body: (write: (event: object) => void) => Promise<void>): Promise<void> {
+async function streamSse (reply: import('fastify').FastifyReply, body: (write: (event: object) => void, writeJson: (json: string) => void) => Promise<void>): Promise<void> {
   const stream = openStream(reply, 'text/event-stream; charset=utf-8')
-  const write = (event: object): void => stream.write(`data: ${JSON.stringify(event)}\n\n`)
+  const writeJson = (json: string): void => stream.write(`data: ${json}\n\n`)
+  const write = (event: object): void => writeJson(JSON.stringify(event))
   try {
-    await body(write)
+    await body(write, writeJson)
     stream.write('data: [DONE]\n\n')
   } catch (err) {
     if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write(openaiErrorBody(toPlexusError(err, 0)))
