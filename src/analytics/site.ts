@@ -272,6 +272,8 @@ export class StatsSite {
       if (!kinds.has(c)) throw new PlexusError('PLX_ERR_STATS_COLUMN_DENIED', [c.slice(0, 64), q.dataset])
     }
     const factors = new Set(factorColumns(q))
+    // A logistic regression's response may be a factor when `success` names the level that counts as 1.
+    if (q.fn === 'glm' && q.family === 'binomial' && q.success != null) factors.add(q.columns[0]!)
     for (const c of q.columns) {
       if (!factors.has(c) && kinds.get(c) !== 'number') throw refuse(`column '${c}' is not numeric`)
     }
