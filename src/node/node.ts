@@ -177,9 +177,9 @@ export class PlexusNode {
         parallel: this.config.inference.parallel,
         receipts: this.#books
       }, this.config.network)
-      this.router.attachNetwork(this.#network)
     }
     await this.#books.start(this.#network)
+    if (this.#network != null) this.router.attachNetwork(this.#network, this.#books.spotChecks)
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
       { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl') },
@@ -231,6 +231,7 @@ export class PlexusNode {
       await closing
       await this.#federated?.stop()
       await this.#stats?.stop()
+      await this.#books?.spotChecks?.stop()
       await this.#network?.stop()
       await this.#books?.stop()
       await this.#data?.close()
