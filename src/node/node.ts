@@ -191,7 +191,8 @@ export class PlexusNode {
       data: this.#data,
       logger: forComponent(this.logger, 'stats'),
       dir: join(this.paths.root, 'stats'),
-      policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null })
+      policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null }),
+      receipts: this.#books
     })
     await this.#stats.start()
     this.#api = await buildApi(
