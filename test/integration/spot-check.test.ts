@@ -13,6 +13,8 @@ import { Books } from '../../src/ledger/books.js'
 import { isRecord, type SignedRecord } from '../../src/ledger/records.js'
 import type { SpotCheckData } from '../../src/ledger/spot-check.js'
 import { silentLogger } from '../../src/logger.js'
+import { shortPeerId } from '../../src/cli/commands/network.js'
+import { plexusAsync } from '../helpers/cli.js'
 
 const NETWORK = 'plexus-spot-test'
 const MODEL = 'stories260K'
@@ -141,6 +143,10 @@ describe('spot checks: a provider that returns wrong outputs is caught and loses
     const ledger = await (await fetch(`${a.url}/api/plexus/ledger`)).json() as { spotChecks: { mismatched: number } }
     assert.equal(ledger.spotChecks.mismatched, 2)
     assert.ok(honest.choices[0]!.text.length > 0)
+    // The CLI lists the records with their verdicts.
+    const log = await plexusAsync(['ledger', 'log', '--url', a.url])
+    assert.equal(log.code, 0, log.stderr)
+    assert.equal(log.stdout.split('\n').filter(l => l.includes('spot-check') && l.includes(`mismatch: ${shortPeerId(cheat.peerId)}`)).length, 2, log.stdout)
   })
 
   it('honest work checks out: the re-run on another honest peer matches, seeded or not', async () => {
