@@ -25,6 +25,8 @@ import { tokensHash } from './inference.js'
 /** A re-run waits this long for its first token (the verifier may have to load the model), then this long between tokens. */
 const FIRST_TOKEN_MS = 60_000
 const STALL_MS = 30_000
+/** llama.cpp samples with a fresh random seed when given this one: such a job cannot be re-run. */
+const RANDOM_SEED = 2 ** 32 - 1
 
 export type SpotVerdict = 'match' | 'mismatch' | 'inconclusive'
 
@@ -89,7 +91,7 @@ export class SpotChecker {
    * check in the background (the caller never waits). Returns whether a check started.
    */
   consider (provider: string, job: InferJob, outcome: InferOutcome): boolean {
-    if (this.#abort.signal.aborted || outcome.receipt == null || job.sampling.seed == null) return false
+    if (this.#abort.signal.aborted || outcome.receipt == null || job.sampling.seed == null || job.sampling.seed >= RANDOM_SEED) return false
     const { fraction } = this.#c.settings()
     if (fraction <= 0 || randomInt(1_000_000) >= fraction * 1_000_000) return false
     this.stats.scheduled++
