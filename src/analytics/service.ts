@@ -23,6 +23,9 @@ import { finalize, glmResult, vectorLength, type StatsResult } from './pool.js'
 import { runSecureSum, SecureSumSite, type SecureSumCall } from './secure-sum.js'
 import { factorColumns, parseQuery, type StatsQuery } from './query.js'
 import { fitGlm, type SiteStatistics } from './glm.js'
+import { canonicalJson } from '../crypto/signing.js'
+import type { ProviderSignedReceipt } from '../ledger/receipts.js'
+import { checkStatsReceipt, statsReceiptBody, type StatsReceiptKeeper } from '../ledger/stats.js'
 
 export interface StatsComponents {
   network: PlexusNetwork | null
@@ -31,7 +34,23 @@ export interface StatsComponents {
   /** Folder for the site's approvals, history, budgets and audit log. */
   dir: string
   policy: () => StatsPolicy
+  /** Signs, countersigns and records `stats-query` receipts (the node's books); none: no receipts. */
+  receipts?: StatsReceiptKeeper
 }
+
+/** Receipts of plain compute steps, both ways. */
+export interface StatsReceiptStats {
+  /** As a site: receipts signed, and those the analyst countersigned (recorded). */
+  signed: number
+  recorded: number
+  /** As the analyst: sites' receipts countersigned, and refused (they did not match). */
+  countersigned: number
+  refused: number
+}
+
+/** A site keeps a signed receipt this long (and at most this many) for the analyst's countersignature. */
+const COUNTERSIGN_WAIT_MS = 60_000
+const MAX_PENDING_RECEIPTS = 4096
 
 export interface QueryOptions {
   /** Sites to ask (peer ids; this node's own id for its data); default: this node and every known peer. */
@@ -72,12 +91,16 @@ export interface QueryAnswer {
   secure: boolean
 }
 
-interface StepReply { status: 'ok' | 'queued', vector?: number[], suppressed?: number[], levels?: Record<string, string[]>, approval?: string }
+interface StepReply { status: 'ok' | 'queued', vector?: number[], suppressed?: number[], levels?: Record<string, string[]>, approval?: string, receipt?: ProviderSignedReceipt }
 
 export class StatsService {
   readonly site: StatsSite
   readonly #secureSite: SecureSumSite
   readonly #c: StatsComponents
+  readonly receiptStats: StatsReceiptStats = { signed: 0, recorded: 0, countersigned: 0, refused: 0 }
+  /** Receipts this site signed, by id, waiting for the analyst's countersignature. */
+  readonly #pending = new Map<string, { peer: string, partial: string, until: number }>()
+  readonly #countersigning = new Set<Promise<void>>()
 
   constructor (components: StatsComponents) {
     this.#c = components
@@ -104,10 +127,66 @@ export class StatsService {
   }
 
   async #handle (peer: string, message: unknown): Promise<Record<string, unknown>> {
-    const m = message as { type?: unknown, step?: unknown } | null
-    if (m?.type === 'stats.step') return { ...await this.site.answer(peer, m.step) }
+    const m = message as { type?: unknown, step?: unknown, receipt?: unknown } | null
+    if (m?.type === 'stats.step') {
+      const startedAt = Date.now()
+      const r = await this.site.answer(peer, m.step)
+      return { ...r, ...this.#signRelease(peer, m.step, r, startedAt) }
+    }
+    if (m?.type === 'stats.receipt') return this.#takeCountersigned(peer, m.receipt)
     if (this.#secureSite.isSecureSumMessage(message)) return await this.#secureSite.handle(peer, message)
     throw new PlexusError('PLX_ERR_STATS_PROTOCOL', ['unknown message type'])
+  }
+
+  /** As a site: a receipt for a released plain compute step, to send with the reply. */
+  #signRelease (peer: string, step: unknown, r: Awaited<ReturnType<StatsSite['answer']>>, startedAt: number): { receipt?: ProviderSignedReceipt } {
+    const keeper = this.#c.receipts
+    if (keeper == null || peer === this.selfId || r.status !== 'ok' || !('vector' in r) || (step as { op?: unknown }).op !== 'compute') return {}
+    let rows = 0
+    try { rows = this.#c.data.get(String((step as { query: { dataset?: unknown } }).query.dataset)).rows } catch {}
+    const partial = keeper.sign(statsReceiptBody({ provider: keeper.peerId, requester: peer, step, release: r, rows, startedAt, endedAt: Date.now() }))
+    const now = Date.now()
+    for (const [id, p] of this.#pending) if (p.until < now || this.#pending.size >= MAX_PENDING_RECEIPTS) this.#pending.delete(id)
+    this.#pending.set(partial.body.id, { peer, partial: canonicalJson(partial), until: now + COUNTERSIGN_WAIT_MS })
+    this.receiptStats.signed++
+    return { receipt: partial }
+  }
+
+  /** As a site: the analyst's countersignature of a receipt this site signed for it. */
+  #takeCountersigned (peer: string, receipt: unknown): Record<string, unknown> {
+    const keeper = this.#c.receipts
+    if (keeper == null) throw new PlexusError('PLX_ERR_STATS_PROTOCOL', ['this site keeps no receipts'])
+    const r = receipt as { body?: { id?: unknown }, providerSignature?: unknown } | null
+    const id = typeof r?.body?.id === 'string' ? r.body.id : ''
+    const pending = this.#pending.get(id)
+    if (pending == null || pending.peer !== peer) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_INVALID', ['no receipt of this site waits for that countersignature'])
+    if (canonicalJson({ body: r!.body, providerSignature: r!.providerSignature }) !== pending.partial) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_INVALID', ['the countersigned receipt is not the one this site signed'])
+    keeper.record(receipt)
+    this.#pending.delete(id)
+    this.receiptStats.recorded++
+    return { recorded: id }
+  }
+
+  /** As the analyst: checks a site's receipt against the step and the figures, countersigns it, records it and sends it back. */
+  async #countersign (peer: string, step: SiteStep, r: StepReply, timeoutMs: number): Promise<void> {
+    const keeper = this.#c.receipts
+    if (keeper == null || r.receipt == null) return
+    try {
+      // The step as the site read it (JSON drops undefined fields).
+      checkStatsReceipt(r.receipt, { provider: peer, requester: keeper.peerId, step: JSON.parse(JSON.stringify(step)), release: r })
+      const signed = keeper.countersign(r.receipt)
+      keeper.record(signed)
+      this.receiptStats.countersigned++
+      await this.#call(peer, { type: 'stats.receipt', receipt: signed }, timeoutMs)
+    } catch (err) {
+      if (isPlexusError(err, 'PLX_ERR_LEDGER_RECEIPT_INVALID')) this.receiptStats.refused++
+      this.#c.logger.debug({ peer, err: (err as Error).message }, 'statistics receipt not exchanged')
+    }
+  }
+
+  /** Waits for the countersignatures being sent (tests). */
+  async receiptsIdle (): Promise<void> {
+    while (this.#countersigning.size > 0) await Promise.all([...this.#countersigning])
   }
 
   #sites (options: QueryOptions): string[] {
@@ -158,6 +237,11 @@ export class StatsService {
     await Promise.all(sites.map(async peer => {
       try {
         const r = await this.#step(peer, step, timeoutMs)
+        if (r.receipt != null && r.status === 'ok' && peer !== this.selfId) {
+          // Off the query's path: the follow-up message goes while the analyst pools.
+          const p = this.#countersign(peer, step, r, timeoutMs).finally(() => this.#countersigning.delete(p))
+          this.#countersigning.add(p)
+        }
         if (r.status === 'queued') outcomes.set(peer, { peer, status: 'queued', approval: String(r.approval ?? ''), message: 'waits for the site owner\'s approval' })
         else replies.set(peer, r)
       } catch (err) {

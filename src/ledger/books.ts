@@ -16,9 +16,10 @@ import { LedgerLog, MAX_RECEIPT_RANGE, type AppendResult, type VerifyReport } fr
 import { HeadBook, type Equivocation } from './heads.js'
 import { LedgerService, type LedgerLibp2p } from './protocol.js'
 import { peerSigner, type PeerSigner } from './peer-keys.js'
-import { entryId, isRecord, signRecord, verifyEntry, type RecordBody, type SignedRecord } from './records.js'
+import { entryId, isRecord, signRecord, verifyEntry, type LedgerEntry, type RecordBody, type SignedRecord } from './records.js'
 import { countersignReceipt, signReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
 import type { ReceiptKeeper } from './inference.js'
+import { SpotChecker } from './spot-check.js'
 import { balances, epochOf, settleEpoch, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
 
 export interface LedgerConfig {
@@ -30,6 +31,10 @@ export interface LedgerConfig {
   genesis: string
   /** Points per unit of work (the governance issue makes them votable). */
   weights: RewardWeights
+  /** Share of countersigned community inference receipts re-run on a third peer. */
+  spotCheckFraction: number
+  /** Spot-check mismatches after which a provider is excluded from routing. */
+  maxMismatches: number
 }
 
 export interface BooksComponents {
@@ -61,6 +66,7 @@ export class Books implements ReceiptKeeper {
   #timer: NodeJS.Timeout | null = null
   readonly #c: BooksComponents
   #network: PlexusNetwork | null = null
+  #spot: SpotChecker | null = null
 
   constructor (components: BooksComponents) {
     this.#c = components
@@ -70,6 +76,8 @@ export class Books implements ReceiptKeeper {
   }
 
   get service (): LedgerService | null { return this.#service }
+  /** Spot checks of peers' work (null when the node is not on a network). */
+  get spotChecks (): SpotChecker | null { return this.#spot }
   get peerId (): string { return this.signer.peerId }
 
   /** Serves the log and gossips heads on the network (without one, the books are local only). */
@@ -78,6 +86,14 @@ export class Books implements ReceiptKeeper {
     if (network == null) return
     this.#service = new LedgerService({ libp2p: network.libp2p as unknown as LedgerLibp2p, log: this.log, book: this.book, logger: this.#c.logger }, { networkId: network.networkId })
     await this.#service.start()
+    const config = this.#c.config
+    this.#spot = new SpotChecker({
+      network,
+      note: body => this.note(body),
+      logger: this.#c.logger,
+      settings: () => ({ fraction: config().spotCheckFraction, maxMismatches: config().maxMismatches })
+    })
+    this.#spot.restore(this.entries(), this.signer.peerId)
     const every = Math.max(1, this.#c.config().headIntervalSeconds) * 1000
     this.#timer = setInterval(() => { void this.publishHead().catch(err => this.#c.logger.debug({ err: (err as Error).message }, 'head not published')) }, every)
     this.#timer.unref()
@@ -85,6 +101,7 @@ export class Books implements ReceiptKeeper {
 
   async stop (): Promise<void> {
     if (this.#timer != null) clearInterval(this.#timer)
+    await this.#spot?.stop()
     await this.#service?.stop().catch(() => {})
     this.log.close()
   }
@@ -131,12 +148,18 @@ export class Books implements ReceiptKeeper {
     return { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights }
   }
 
+  /** Every entry of this node's log, oldest first. */
+  * entries (): Generator<LedgerEntry> {
+    const size = this.log.size
+    for (let start = 0; start < size; start += MAX_RECEIPT_RANGE) {
+      for (const e of this.log.receipts(start, Math.min(size, start + MAX_RECEIPT_RANGE))) yield e.receipt
+    }
+  }
+
   /** Every receipt of this node's log, then of each peer's (fetched over the ledger protocol). */
   async #allReceipts (): Promise<{ receipts: SignedReceipt[], logs: string[], unreachable: string[] }> {
     const receipts: SignedReceipt[] = []
-    for (let start = 0; start < this.log.size; start += MAX_RECEIPT_RANGE) {
-      for (const e of this.log.receipts(start, Math.min(this.log.size, start + MAX_RECEIPT_RANGE))) if (!isRecord(e.receipt)) receipts.push(e.receipt)
-    }
+    for (const e of this.entries()) if (!isRecord(e)) receipts.push(e)
     const logs = [this.signer.peerId]
     const unreachable: string[] = []
     const service = this.#service

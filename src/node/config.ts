@@ -145,6 +145,10 @@ export const LedgerConfigSchema = z.strictObject({
   epochSeconds: z.number().int().min(1).max(94_672_800).default(86_400),
   /** Start of reward epoch 0. */
   genesis: z.string().datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
+  /** Share of countersigned community inference receipts this node re-runs on a third peer (a spot check). */
+  spotCheckFraction: z.number().min(0).max(1).default(0.05),
+  /** Spot-check mismatches after which a provider is excluded from routing. */
+  maxMismatches: z.number().int().min(1).max(1000).default(2),
   /** Points per unit of work. */
   weights: z.strictObject({
     promptToken: z.number().int().min(0).max(1_000_000).default(1),

@@ -177,9 +177,9 @@ export class PlexusNode {
         parallel: this.config.inference.parallel,
         receipts: this.#books
       }, this.config.network)
-      this.router.attachNetwork(this.#network)
     }
     await this.#books.start(this.#network)
+    if (this.#network != null) this.router.attachNetwork(this.#network, this.#books.spotChecks)
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
       { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books },
@@ -191,7 +191,8 @@ export class PlexusNode {
       data: this.#data,
       logger: forComponent(this.logger, 'stats'),
       dir: join(this.paths.root, 'stats'),
-      policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null })
+      policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null }),
+      receipts: this.#books
     })
     await this.#stats.start()
     this.#api = await buildApi(
@@ -231,6 +232,7 @@ export class PlexusNode {
       await closing
       await this.#federated?.stop()
       await this.#stats?.stop()
+      await this.#books?.spotChecks?.stop()
       await this.#network?.stop()
       await this.#books?.stop()
       await this.#data?.close()

@@ -21,6 +21,7 @@ import type { GenerateRequest, GenerateResult, InferenceEngine } from '../infere
 import { TokenBuckets } from '../rate-limit.js'
 import { readFrames, sendFrame, FrameError } from './framing.js'
 import { checkInferenceReceipt, inferenceReceiptBody, type ReceiptKeeper } from '../ledger/inference.js'
+import type { SignedReceipt } from '../ledger/receipts.js'
 
 export const INFER_PROTOCOL = '/plexus/infer/1.0.0'
 /** Hard limit on one frame either way (a request's messages must fit in it). */
@@ -371,6 +372,10 @@ export interface RequestOptions {
 export interface InferOutcome {
   finishReason: 'stop' | 'length'
   usage: GenerateResult['usage']
+  /** The receipt this node countersigned and recorded for the job (none: the provider sent none, or it did not match). */
+  receipt?: SignedReceipt
+  /** The token ids the peer sent, in order (the receipt's output). */
+  outputIds: number[]
 }
 
 /** Runs one job on one peer. Throws `PeerInferenceError` for the peer's failures, PLX_ERR_ABORTED when cancelled. */
@@ -417,6 +422,7 @@ export async function requestInference (
         options.onPiece(frame.ids, frame.text)
       } else if (frame.type === 'done') {
         const keeper = options.receipts
+        let receipt: SignedReceipt | undefined
         if (frame.receipt != null && keeper != null) {
           try {
             const partial = frame.receipt as unknown as Parameters<ReceiptKeeper['countersign']>[0]
@@ -425,6 +431,7 @@ export async function requestInference (
             keeper.record(signed)
             stats.requestBytesOut += await sendFrame(stream, { type: 'countersign', receipt: signed }, MAX_INFER_FRAME_BYTES, signal)
             stats.receiptsCountersigned++
+            receipt = signed
           } catch (err) {
             // The tokens arrived and are the caller's; a receipt that does not match is not signed.
             stats.receiptsRefused++
@@ -432,7 +439,7 @@ export async function requestInference (
           }
         }
         await stream.close({ signal: AbortSignal.timeout(2_000) }).catch(() => stream.abort(new Error('close timed out')))
-        return { finishReason: frame.finishReason, usage: frame.usage }
+        return { finishReason: frame.finishReason, usage: frame.usage, outputIds: received, ...(receipt != null ? { receipt } : {}) }
       } else {
         stream.abort(new Error('refused'))
         throw new PeerInferenceError(frame.code, frame.message, frame.retryable)

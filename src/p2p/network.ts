@@ -35,6 +35,12 @@ export interface PeerSummary {
   reputation: number
   served: number
   failed: number
+  /** Spot checks of its work that agreed, and that did not. */
+  checksMatched: number
+  mismatches: number
+  /** True when the router no longer sends it work, with the reason. */
+  excluded: boolean
+  excludedReason: string | null
   advertAgeSeconds: number
   version: string
   models: PeerEntry['advert']['models']
@@ -253,6 +259,10 @@ export class PlexusNetwork {
       reputation: e.reputation,
       served: e.served,
       failed: e.failed,
+      checksMatched: e.checksMatched,
+      mismatches: e.mismatches,
+      excluded: e.excluded != null,
+      excludedReason: e.excluded,
       advertAgeSeconds: Math.round((now - e.receivedAt) / 100) / 10,
       version: e.advert.version,
       models: e.advert.models,

@@ -14,13 +14,20 @@ export interface PeerEntry {
   reputation: number
   served: number
   failed: number
+  /** Spot checks of this peer's work (re-runs on a third peer) that agreed, and that did not. */
+  checksMatched: number
+  mismatches: number
+  /** Why the router no longer sends this peer work (null: it does). */
+  excluded: string | null
 }
 
+/** What one spot-check mismatch costs a peer's reputation (a failure costs 3). */
+export const MISMATCH_PENALTY = 5
 export const REPUTATION_MIN = -20
 export const REPUTATION_MAX = 20
 const LATENCY_WEIGHT = 0.3
 
-interface PeerStats { latencyMs: number | null, reputation: number, served: number, failed: number }
+interface PeerStats { latencyMs: number | null, reputation: number, served: number, failed: number, checksMatched: number, mismatches: number, excluded: string | null }
 
 /**
  * The peers that advertised capabilities, with expiry, latency and reputation. Statistics outlive
@@ -56,7 +63,7 @@ export class PeerTable {
   #statsOf (peerId: string): PeerStats {
     let s = this.#stats.get(peerId)
     if (s == null) {
-      s = { latencyMs: null, reputation: 0, served: 0, failed: 0 }
+      s = { latencyMs: null, reputation: 0, served: 0, failed: 0, checksMatched: 0, mismatches: 0, excluded: null }
       this.#stats.set(peerId, s)
     }
     return s
@@ -73,6 +80,25 @@ export class PeerTable {
     if (ok) s.served++
     else s.failed++
     s.reputation = Math.max(REPUTATION_MIN, Math.min(REPUTATION_MAX, s.reputation + (ok ? 1 : -3)))
+  }
+
+  /**
+   * The outcome of a spot check of the peer's work. A mismatch costs reputation; the
+   * `maxMismatches`-th excludes the peer from routing for as long as this table lives.
+   */
+  recordCheck (peerId: string, match: boolean, maxMismatches: number, evidence = ''): void {
+    const s = this.#statsOf(peerId)
+    if (match) { s.checksMatched++; return }
+    s.mismatches++
+    s.reputation = Math.max(REPUTATION_MIN, s.reputation - MISMATCH_PENALTY)
+    if (s.mismatches >= maxMismatches && s.excluded == null) {
+      s.excluded = `${s.mismatches} spot-check mismatch${s.mismatches === 1 ? '' : 'es'}: outputs differ from a re-run on another peer${evidence !== '' ? ` (last: ${evidence})` : ''}`
+    }
+  }
+
+  /** Why a peer is excluded from routing, or null. */
+  excludedWhy (peerId: string): string | null {
+    return this.#stats.get(peerId)?.excluded ?? null
   }
 
   get (peerId: string): PeerEntry | null {

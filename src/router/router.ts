@@ -14,6 +14,7 @@
  *
  * @packageDocumentation
  */
+import { randomInt } from 'node:crypto'
 import { PlexusError, isPlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { InferenceEngine, GenerateRequest, GenerateResult, FinishReason } from '../inference/engine.js'
@@ -21,7 +22,7 @@ import { StopSequenceFilter } from '../inference/text-stream.js'
 import type { PlexusConfig } from '../node/config.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import type { PeerEntry } from '../p2p/peer-table.js'
-import { PeerInferenceError } from '../p2p/infer-protocol.js'
+import { PeerInferenceError, type InferJob, type InferOutcome } from '../p2p/infer-protocol.js'
 import { CloudUpstream } from './cloud.js'
 import { assertMayRunAt, type PrivacyLevel, type PrivacyTag } from './privacy.js'
 
@@ -63,6 +64,17 @@ export interface RouterComponents {
   onRouted?: (kind: RouteKind, outcome: 'ok' | 'error') => void
 }
 
+/** Checks peers' work after the fact (the ledger's spot checks); must not block. */
+export interface WorkChecker {
+  consider: (provider: string, job: InferJob, outcome: InferOutcome) => unknown
+}
+
+/**
+ * llama.cpp reads seed 0xFFFFFFFF as "pick a random one", so the seeds the router draws for
+ * unseeded community requests stay below 2^31.
+ */
+const DRAWN_SEED_LIMIT = 2 ** 31
+
 /** Peers below this reputation are only used when nothing else can serve. */
 const SHUNNED_REPUTATION = -10
 
@@ -76,6 +88,7 @@ export class Router {
   readonly #c: RouterComponents
   readonly #config: RouterConfig
   readonly cloud: CloudUpstream
+  #checker: WorkChecker | null = null
 
   constructor (components: RouterComponents, config: RouterConfig) {
     this.#c = { ...components }
@@ -85,8 +98,9 @@ export class Router {
 
   get defaultPrivacy (): PrivacyLevel { return this.#config.defaultPrivacy }
 
-  attachNetwork (network: PlexusNetwork | null): void {
+  attachNetwork (network: PlexusNetwork | null, checker: WorkChecker | null = null): void {
     this.#c.network = network
+    this.#checker = checker
   }
 
   /**
@@ -109,7 +123,7 @@ export class Router {
     const table = this.#c.network?.table
     if (table == null) return []
     return table.list()
-      .filter(e => e.advert.community.accepts && e.advert.models.some(m => m.name === model))
+      .filter(e => e.excluded == null && e.advert.community.accepts && e.advert.models.some(m => m.name === model))
       .sort((a, b) => peerCost(a, model) - peerCost(b, model))
   }
 
@@ -196,6 +210,9 @@ export class Router {
     let firstAt = 0
     let lastAt = 0
     const queue = [...candidates]
+    // A seed makes the job reproducible, so that its receipt can be spot-checked on another peer
+    // (and a failover resumes the same sampling); unseeded requests get a random one.
+    const sampling = samplingOf({ ...req, seed: req.seed ?? randomInt(DRAWN_SEED_LIMIT) })
     while (queue.length > 0 && peers.length < this.#config.maxAttempts) {
       const peer = queue.shift() as PeerEntry
       const advertised = peer.advert.models.find(m => m.name === req.model)
@@ -206,15 +223,16 @@ export class Router {
       peers.push(peer.peerId)
       const budget = req.maxTokens ?? peer.advert.community.maxTokens
       try {
-        const outcome = await network.run(peer.peerId, {
+        const job: InferJob = {
           model: req.model,
           sha256: advertised.sha256,
           ...(req.messages != null ? { messages: req.messages } : { prompt: req.prompt ?? '' }),
           ...(req.maxTokens != null ? { maxTokens: req.maxTokens } : { maxTokens: peer.advert.community.maxTokens, maxTokensIsCap: true }),
-          sampling: samplingOf(req),
+          sampling,
           ...(req.stop != null && req.stop.length > 0 ? { stop: req.stop } : {}),
-          ...(produced.length > 0 ? { resume: produced } : {})
-        }, {
+          ...(produced.length > 0 ? { resume: [...produced] } : {})
+        }
+        const outcome = await network.run(peer.peerId, job, {
           signal: options.signal,
           stallMs: this.#config.stallSeconds * 1000,
           firstTokenMs: this.#config.firstTokenSeconds * 1000,
@@ -233,6 +251,7 @@ export class Router {
           }
         })
         network.table.recordOutcome(peer.peerId, true)
+        this.#checker?.consider(peer.peerId, job, outcome)
         if (!filter.stopped) {
           const rest = filter.flush()
           if (rest !== '') { text += rest; options.onText?.(rest) }
@@ -266,7 +285,7 @@ export class Router {
       out.set(m.name, { id: m.name, location: 'local', peers: [], sha256: m.sha256, contextLength: m.metadata.contextLength })
     }
     for (const e of this.#c.network?.table.list() ?? []) {
-      if (!e.advert.community.accepts) continue
+      if (!e.advert.community.accepts || e.excluded != null) continue
       for (const m of e.advert.models) {
         const entry = out.get(m.name) ?? { id: m.name, location: 'network' as const, peers: [], sha256: m.sha256, contextLength: m.contextLength }
         entry.peers.push(e.peerId)

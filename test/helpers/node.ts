@@ -36,7 +36,9 @@ export async function startTestNode (config: ConfigOverrides = {}, options: { mo
       api: { host: '127.0.0.1', port: 0, ...config.api },
       inference: { contextSize: 512, parallel: 2, ...config.inference },
       // Only 127.0.0.1, a random port, no multicast.
-      network: { host: '127.0.0.1', port: 0, mdns: false, ...config.network }
+      network: { host: '127.0.0.1', port: 0, mdns: false, ...config.network },
+      // Spot checks are random re-runs in the background: only where a test asks for them.
+      ledger: { spotCheckFraction: 0, ...config.ledger }
     }
   })
   const url = await node.start()

@@ -232,6 +232,36 @@ describe('federated statistics on three real nodes (diabetes split into three si
     logit.body.pooled.terms.forEach((term: any, j: number) => close(term.estimate, lfit.coefficients[j]!, 1e-6, `logit β ${term.term}`))
   })
 
+  it('each site that answers a plain query signs a stats-query receipt; the analyst countersigns it and both keep it; secure queries give none', async () => {
+    const receipts = (n: TestNode): Array<{ body: { kind: string, provider: string, requester: string, id: string, queries: number, rows: number } }> =>
+      [...n.node.books!.entries()].filter((e: any) => e.body?.kind === 'stats-query') as any
+    // Countersignatures of the earlier tests' queries may still be on their way.
+    await nodes[0]!.node.stats!.receiptsIdle()
+    const before = nodes.map(n => receipts(n).length)
+    const r = await query({ fn: 'mean', columns: ['bmi'] })
+    assert.equal(r.status, 200, JSON.stringify(r.body))
+    await nodes[0]!.node.stats!.receiptsIdle()
+    // The analyst (site 0) holds one receipt per remote site; its own site signs none for itself.
+    const ours = receipts(nodes[0]!).slice(before[0])
+    assert.deepEqual(ours.map(x => x.body.provider).sort(), [peer(1), peer(2)].sort())
+    for (const [i, n] of nodes.entries()) {
+      if (i === 0) continue
+      const theirs = receipts(n).slice(before[i])
+      assert.equal(theirs.length, 1, `site ${i} recorded the countersigned receipt`)
+      const mine = ours.find(x => x.body.provider === peer(i))!
+      assert.deepEqual(theirs[0], mine, 'both logs hold the same receipt, signed by both')
+      assert.equal(mine.body.requester, peer(0))
+      assert.equal(mine.body.queries, 1)
+      assert.equal(mine.body.rows, sites[i]!.length)
+      assert.equal(n.node.books!.verify().log.ok, true)
+    }
+    const secure = await query({ fn: 'mean', columns: ['bmi'], secure: true })
+    assert.equal(secure.body.complete, true)
+    await nodes[0]!.node.stats!.receiptsIdle()
+    assert.equal(receipts(nodes[0]!).length, ours.length + before[0]!, 'secure aggregation: the analyst sees no per-site figures to check, so no receipts')
+    assert.equal(nodes[0]!.node.stats!.receiptStats.refused, 0)
+  })
+
   it('with secure aggregation the analyst gets the same totals and no site figures', async () => {
     const m = await query({ fn: 'var', columns: ['bmi', 's5'], secure: true })
     assert.equal(m.status, 200, JSON.stringify(m.body))

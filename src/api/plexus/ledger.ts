@@ -22,7 +22,8 @@ export const ledgerRoutes: FastifyPluginAsyncZod<LedgerRoutesOptions> = async (a
     head: books.log.latestHead(),
     seen: books.book.heads().map(h => ({ log: h.sth.head.log, size: h.sth.head.size, root: h.sth.head.root, timestamp: h.sth.head.timestamp, status: h.status })),
     evidence: books.book.equivocations(),
-    network: books.service?.stats ?? null
+    network: books.service?.stats ?? null,
+    spotChecks: books.spotChecks?.stats ?? null
   }))
 
   app.get('/api/plexus/ledger/receipts', {

@@ -7,7 +7,7 @@ import { loadIdentity } from '../../node/identity.js'
 import { LedgerLog, type InclusionProof } from '../../ledger/log.js'
 import { HeadBook, type Equivocation } from '../../ledger/heads.js'
 import { peerSigner } from '../../ledger/peer-keys.js'
-import { entryId, isRecord, type LedgerEntry } from '../../ledger/records.js'
+import { entryId, isRecord, type LedgerEntry, type SignedRecord } from '../../ledger/records.js'
 import type { SignedTreeHead } from '../../ledger/tree-head.js'
 import type { RewardsReport } from '../../ledger/books.js'
 import { MICRO_PER_TOKEN } from '../../ledger/rewards.js'
@@ -55,6 +55,13 @@ const tokens = (micro: string): string => {
   return `${v / MICRO_PER_TOKEN}.${(v % MICRO_PER_TOKEN).toString().padStart(6, '0')}`
 }
 
+/** What a record says, in a few words (a spot check: its verdict on which provider). */
+function recordWork (e: SignedRecord): string {
+  const d = e.record.data
+  if (e.record.kind === 'spot-check' && typeof d.verdict === 'string' && typeof d.provider === 'string') return `${d.verdict}: ${shortPeerId(d.provider)}`
+  return entryId(e)
+}
+
 export function describeVerify (v: VerifyResult): string {
   const lines = [v.log.ok ? `Log: OK — ${v.log.size} receipts, every signature and tree node checked, ${v.log.headsChecked} signed heads match.` : `Log: FAILED at ${v.log.firstBad?.what ?? '?'} ${v.log.firstBad?.index ?? ''}${v.log.firstBad?.id != null ? ` (receipt ${v.log.firstBad.id})` : ''}: ${v.log.firstBad?.reason ?? ''}`]
   lines.push(v.heads.ok ? `Heads seen from peers: OK — ${v.heads.heads} heads, ${v.heads.evidence} pieces of evidence.` : `Heads seen from peers: ${v.heads.problems.join('; ')}`)
@@ -90,7 +97,7 @@ export function registerLedger (program: Command): void {
         `head     ${summary.head == null ? 'none signed yet' : `size ${summary.head.head.size} at ${new Date(summary.head.head.timestamp).toISOString()}`}`,
         '',
         receipts.length === 0 ? 'No receipts yet.' : table(['#', 'KIND', 'PROVIDER', 'REQUESTER', 'WORK', 'ENDED'], receipts.map(({ index, receipt: e }) => {
-          if (isRecord(e)) return [index, e.record.kind, shortPeerId(e.record.author), '(record)', entryId(e), new Date(e.record.time).toISOString().slice(0, 19).replace('T', ' ')]
+          if (isRecord(e)) return [index, e.record.kind, shortPeerId(e.record.author), '(record)', recordWork(e), new Date(e.record.time).toISOString().slice(0, 19).replace('T', ' ')]
           const b = e.body
           return [
             index, b.kind, shortPeerId(b.provider), shortPeerId(b.requester),
