@@ -302,7 +302,13 @@ describe('the network: adverts, community inference, privacy, cloud, failover', 
             }
           } catch {}
         } else {
-          stream.send(payload)
+          try {
+            stream.send(payload)
+          } catch {
+            // Under load the node may already have ended the stream (the connection's previous
+            // garbage): that is the outcome this test wants.
+            return 'reset'
+          }
         }
         try {
           for await (const chunk of stream) void chunk
