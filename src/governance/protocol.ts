@@ -53,8 +53,8 @@ export function parseGossip (data: Uint8Array): SignedRecord | 'too-large' | 'ma
 export interface GovNetComponents {
   libp2p: LedgerLibp2p
   logger: Logger
-  /** A record from gossip or a sync answer (already signature-checked). */
-  onRecord: (record: SignedRecord, from: string) => void
+  /** A record from gossip or a sync answer (already signature-checked); catch-up waits for each. */
+  onRecord: (record: SignedRecord, from: string) => Promise<void>
   /** The records a peer that asks to catch up gets (proposals first, then votes). */
   records: () => SignedRecord[]
 }
@@ -77,7 +77,7 @@ export class GovNet {
     const r = parseGossip(m.data)
     if (typeof r === 'string') return
     this.stats.gossip.accepted++
-    this.#c.onRecord(r, m.from.toString())
+    void this.#c.onRecord(r, m.from.toString())
   }
 
   constructor (components: GovNetComponents, networkId: string) {
@@ -167,7 +167,7 @@ export class GovNet {
         try {
           const { record } = verifyRecordWithJson(value)
           if (record.record.kind !== 'proposal' && record.record.kind !== 'vote') continue
-          this.#c.onRecord(record, peer)
+          await this.#c.onRecord(record, peer)
           n++
         } catch {}
       }

@@ -80,6 +80,8 @@ export class GovernanceService {
   readonly #outcomes = new Map<string, Outcome>()
   readonly #applied = new Map<string, Applied>()
   readonly #pending = new Map<string, Vote[]>()
+  /** Proposals being checked (a token-mode check reads the peers' logs; copies arriving meanwhile wait). */
+  readonly #checking = new Set<string>()
   #pendingCount = 0
   #net: GovNet | null = null
   #timer: NodeJS.Timeout | null = null
@@ -100,7 +102,7 @@ export class GovernanceService {
     this.#load()
     const n = this.#c.network
     if (n != null) {
-      this.#net = new GovNet({ libp2p: n.libp2p, logger: this.#c.logger, onRecord: (r, from) => { void this.receive(r).then(res => this.#count(res, from)) }, records: () => this.#shareable() }, n.networkId)
+      this.#net = new GovNet({ libp2p: n.libp2p, logger: this.#c.logger, onRecord: async (r, from) => { this.#count(await this.receive(r), from) }, records: () => this.#shareable() }, n.networkId)
       await this.#net.start()
       this.#offPeer = n.onPeer(peer => { void this.syncWith(peer) })
       this.#syncTimer = setInterval(() => { void this.syncAll() }, this.#c.config.governance.syncIntervalSeconds * 1000)
@@ -213,8 +215,8 @@ export class GovernanceService {
   async vote (id: string, choice: Choice): Promise<{ vote: string, proposal: ProposalView }> {
     const p = this.#get(id)
     const time = Date.now()
-    if (time > p.data.end || this.#outcomes.has(id)) throw new PlexusError('PLX_ERR_GOV_CLOSED', [id, new Date(p.data.end).toISOString()])
     if (!p.data.electorate.some(v => v.peer === this.peerId)) throw new PlexusError('PLX_ERR_GOV_NOT_ELIGIBLE', [this.peerId, id])
+    if (time > p.data.end || this.#outcomes.has(id)) throw new PlexusError('PLX_ERR_GOV_CLOSED', [id, new Date(p.data.end).toISOString()])
     const data = { proposal: id, choice }
     const record = this.#c.books.note({ kind: 'vote', id: contentId('vote', this.peerId, time, data), time, data })
     this.#addVote(voteOf(record))
@@ -241,9 +243,11 @@ export class GovernanceService {
     if (r.record.kind === 'proposal') {
       let p: Proposal
       try { p = proposalOf(r) } catch { return 'invalid-proposal' }
-      const why = await this.#checkProposal(p)
+      if (this.#proposals.has(p.id) || this.#checking.has(p.id)) return 'duplicate'
+      this.#checking.add(p.id)
+      let why: string | null
+      try { why = await this.#checkProposal(p) } finally { this.#checking.delete(p.id) }
       if (why != null) return why
-      if (this.#proposals.has(p.id)) return 'duplicate'
       this.#c.books.record(r)
       this.#proposals.set(p.id, p)
       const waiting = this.#pending.get(p.id) ?? []
