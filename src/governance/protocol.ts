@@ -134,7 +134,7 @@ export class GovNet {
       if (ok) this.stats.served++
       else this.stats.refused++
       const response = ok
-        ? { type: 'records', records: this.#c.records().slice(-MAX_SYNC_RECORDS) }
+        ? { type: 'records', records: this.#c.records() }
         : { type: 'error', code: 'PLX_ERR_GOV_PROTOCOL', message: 'expected {"type":"sync"}' }
       await sendFrame(stream, response, MAX_SYNC_FRAME_BYTES)
       await stream.close({ signal: AbortSignal.timeout(2_000) }).catch(() => stream.abort(new Error('close timed out')))

@@ -18,7 +18,7 @@ import type { PlexusConfig } from '../node/config.js'
 import { applyChange, checkChange, isRuleChange, PARAMS, type ApplyHooks, type Change } from './params.js'
 import { contentId, MAX_ELECTORATE, proposalOf, ProposalSpecSchema, voteOf, type Choice, type Proposal, type ProposalData, type Vote, type Voter } from './proposals.js'
 import { tally, type Tally } from './tally.js'
-import { GovNet } from './protocol.js'
+import { GovNet, MAX_SYNC_FRAME_BYTES, MAX_SYNC_RECORDS } from './protocol.js'
 
 /** A vote is tallied this long after its end, so votes cast at the last moment can arrive. */
 export const TALLY_GRACE_MS = 1000
@@ -155,7 +155,18 @@ export class GovernanceService {
 
   /** Proposals (oldest first) then their votes: what a peer catching up receives. */
   #shareable (): SignedRecord[] {
-    const ps = [...this.#proposals.values()].sort((a, b) => a.start - b.start)
+    // The newest proposals with their votes, as many as fit in one answer.
+    const ps: Proposal[] = []
+    let bytes = 0
+    let count = 0
+    for (const p of [...this.#proposals.values()].sort((a, b) => b.start - a.start)) {
+      const votes = this.#votes.get(p.id) ?? []
+      bytes += JSON.stringify(p.record).length + votes.reduce((n, v) => n + JSON.stringify(v.record).length, 0)
+      count += 1 + votes.length
+      if (bytes > MAX_SYNC_FRAME_BYTES * 0.9 || count > MAX_SYNC_RECORDS) break
+      ps.push(p)
+    }
+    ps.reverse()
     return [...ps.map(p => p.record), ...ps.flatMap(p => (this.#votes.get(p.id) ?? []).map(v => v.record))]
   }
 
