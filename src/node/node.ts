@@ -194,7 +194,7 @@ export class PlexusNode {
       books,
       config: this.config,
       logger: forComponent(this.logger, 'governance'),
-      hooks: { deny: peer => { void network?.deny(peer) }, allow: peer => { network?.allow(peer) } },
+      hooks: { deny: peer => { if (peer !== network?.peerId) void network?.deny(peer) }, allow: peer => { network?.allow(peer) } },
       network: network == null ? null : { libp2p: network.libp2p as unknown as LedgerLibp2p, networkId: network.networkId, peers: () => network.table.list().map(e => e.peerId),
         onPeer: fn => {
           const h = (evt: CustomEvent<{ peerId: { toString: () => string } }>): void => { fn(evt.detail.peerId.toString()) }

@@ -250,6 +250,17 @@ describe('community governance on four real nodes', { timeout: 600_000 }, () => 
     assert.deepEqual([t.yes, t.no], [balances[ids[2]!], balances[ids[1]!]])
     for (const i of online()) assert.equal(n(i).node.config.stats.disclosure.subset, 3)
   })
+
+  it('removing a member puts it on every node\'s deny list and disconnects it', async () => {
+    const id = await propose(0, { type: 'member', action: 'remove', peer: ids[3] }, 'Remove node 3', { votingPeriodSeconds: 12 })
+    await vote(1, id, 'yes')
+    await vote(2, id, 'yes')
+    await settled(id, 'applied', [0, 1, 2])
+    for (const i of [0, 1, 2]) {
+      assert.ok(n(i).node.config.network.denyPeers.includes(ids[3]!))
+      assert.ok(!n(i).node.config.governance.members.includes(ids[3]!))
+      await waitFor(`node ${i} to drop node 3`, () => !n(i).node.network!.isConnected(ids[3]!))
+    }
+    await assert.rejects(n(0).node.network!.libp2p.dial(n(3).node.network!.libp2p.getMultiaddrs()[0]!))
+  })
 })
-
-
