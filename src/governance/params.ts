@@ -59,6 +59,9 @@ export const PARAMS: Readonly<Record<string, ParamSpec>> = {
   'governance.timelockSeconds': { rule: true, schema: z.number().int().min(0).max(30 * DaySeconds), get: c => c.governance.timelockSeconds, set: (c, v: number) => { c.governance.timelockSeconds = v }, help: 'delay between the end of the vote and the change (s)' }
 }
 
+/** DataSHIELD's names for the disclosure thresholds, accepted in proposals and stored as the config names. */
+const ALIASES: Readonly<Record<string, string>> = { 'nfilter.tab': 'stats.disclosure.tab', 'nfilter.subset': 'stats.disclosure.subset', 'nfilter.glm': 'stats.disclosure.glm' }
+
 const PeerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/, 'a base58 libp2p peer id')
 
 export const ChangeSchema = z.discriminatedUnion('type', [
@@ -77,11 +80,12 @@ export function checkChange (value: unknown): Change {
   if (!r.success) throw invalid(z.prettifyError(r.error).replace(/\n/g, ' '))
   const change = r.data
   if (change.type === 'member') return change
-  const spec = Object.hasOwn(PARAMS, change.param) ? PARAMS[change.param] : undefined
+  const param = Object.hasOwn(ALIASES, change.param) ? ALIASES[change.param]! : change.param
+  const spec = Object.hasOwn(PARAMS, param) ? PARAMS[param] : undefined
   if (spec == null) throw invalid(`unknown parameter '${change.param}' (governable: ${Object.keys(PARAMS).join(', ')})`)
   const v = spec.schema.safeParse(change.value)
-  if (!v.success) throw invalid(`${change.param}: ${z.prettifyError(v.error).replace(/\n/g, ' ')}`)
-  return { type: 'set', param: change.param, value: v.data }
+  if (!v.success) throw invalid(`${param}: ${z.prettifyError(v.error).replace(/\n/g, ' ')}`)
+  return { type: 'set', param, value: v.data }
 }
 
 /** Does this change touch the governance rules (and so need the higher threshold)? */

@@ -18,6 +18,8 @@ describe('governable parameters', () => {
     assert.throws(() => checkChange({ type: 'member', action: 'ban', peer: PEER }), { code: 'PLX_ERR_GOV_CHANGE_INVALID' })
     assert.throws(() => checkChange({ type: 'set', param: '__proto__', value: 1 }), { code: 'PLX_ERR_GOV_CHANGE_INVALID' })
     assert.deepEqual(checkChange({ type: 'set', param: 'stats.disclosure.tab', value: 5 }), { type: 'set', param: 'stats.disclosure.tab', value: 5 })
+    assert.deepEqual(checkChange({ type: 'set', param: 'nfilter.tab', value: 5 }), { type: 'set', param: 'stats.disclosure.tab', value: 5 })
+    assert.throws(() => checkChange({ type: 'set', param: 'nfilter.glm', value: 2 }), { message: /stats\.disclosure\.glm/ })
   })
 
   it('marks rule changes for the higher threshold', () => {
