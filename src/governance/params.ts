@@ -16,6 +16,8 @@ const Weight = z.number().int().min(0).max(1_000_000)
 const Share = z.number().gt(0).max(1)
 const Count = z.number().int().min(0).max(1_000_000)
 const DaySeconds = 86_400
+/** As `governance.members` in the configuration (and the largest electorate). */
+const MAX_MEMBERS = 100
 
 export interface ParamSpec {
   schema: z.ZodType
@@ -114,7 +116,10 @@ export function applyChange (config: PlexusConfig, change: Change, hooks: ApplyH
   const before = { member: g.members.includes(change.peer), denied: config.network.denyPeers.includes(change.peer) }
   if (change.action === 'admit') {
     // In open mode (no members list) admitting only lifts an earlier removal.
-    if (g.members.length > 0 && !g.members.includes(change.peer)) g.members.push(change.peer)
+    if (g.members.length > 0 && !g.members.includes(change.peer)) {
+      if (g.members.length >= MAX_MEMBERS) throw invalid(`the members list is full (${MAX_MEMBERS})`)
+      g.members.push(change.peer)
+    }
     config.network.denyPeers = config.network.denyPeers.filter(p => p !== change.peer)
     hooks.allow(change.peer)
   } else {
