@@ -134,7 +134,13 @@ export class GovernanceService {
           const { kind, author, data } = e.record
           if (kind === 'proposal') this.#proposals.set(e.record.id, proposalOf(e))
           else if (kind === 'vote') this.#addVote(voteOf(e))
-          else if (kind === 'outcome' && author === this.peerId) this.#outcomes.set(String(data.proposal), { ...(data as unknown as Tally), at: e.record.time })
+          else if (kind === 'outcome' && author === this.peerId) {
+            // What was decided then; the per-vote detail is recomputed from the same recorded votes.
+            const p = this.#proposals.get(String(data.proposal))
+            const detail = p != null ? tally(p, this.#records(p.id)) : { counted: [], ignored: {} }
+            const { votes: _votes, ...decided } = data as Record<string, unknown>
+            this.#outcomes.set(String(data.proposal), { ...(decided as unknown as Tally), counted: detail.counted, ignored: detail.ignored, at: e.record.time })
+          }
           else if (kind === 'applied' && author === this.peerId) {
             const p = this.#proposals.get(String(data.proposal))
             if (p != null && data.ok === true) applyChange(this.#c.config, p.data.change, this.#c.hooks)

@@ -66,6 +66,7 @@ describe('governance service (one node, no network)', () => {
     assert.equal(fresh.stats.disclosure.tab, 5, 'the applied change is applied again from the log')
     assert.equal(again.gov.view(p.id).status, 'applied')
     assert.equal(again.gov.tally(p.id).yes, '1')
+    assert.deepEqual(again.gov.view(p.id).outcome, gov.view(p.id).outcome)
     await again.gov.stop()
     await again.books.stop()
   })
