@@ -161,6 +161,15 @@ export const ERRORS = {
   PLX_ERR_LEDGER_SCORE_INVALID: { message: 'Peer score refused: %s', status: 400, type: 'invalid_request_error' },
   PLX_ERR_LEDGER_PROTOCOL: { message: 'Ledger message refused: %s', status: 400, type: 'invalid_request_error' },
 
+  // Governance: proposals, votes, tallies
+  PLX_ERR_GOV_CHANGE_INVALID: { message: 'Change refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_GOV_PROPOSAL_INVALID: { message: 'Proposal refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_GOV_VOTE_INVALID: { message: 'Vote refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_GOV_NOT_FOUND: { message: "No proposal '%s' here", status: 404, type: 'not_found_error' },
+  PLX_ERR_GOV_NOT_ELIGIBLE: { message: '%s may not vote on proposal %s (not in its electorate)', status: 403, type: 'permission_error' },
+  PLX_ERR_GOV_CLOSED: { message: 'The vote on %s ended at %s', status: 409, type: 'invalid_request_error' },
+  PLX_ERR_GOV_PROTOCOL: { message: 'Governance catch-up failed: %s', status: 502, type: 'server_error' },
+
   // Anything unexpected
   PLX_ERR_INTERNAL: { message: 'Internal error: %s', status: 500, type: 'server_error' }
 } as const satisfies Record<string, ErrorSpec>

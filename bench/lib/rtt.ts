@@ -30,7 +30,7 @@ export function loopbackNetworkConfig (): NetworkConfig {
     allowPeers: [],
     denyPeers: [],
     advertIntervalSeconds: 15,
-    community: { serve: true, maxConcurrentJobs: 2, maxTokens: 1024, requestsPerMinutePerPeer: 60 }
+    community: { serve: true, maxConcurrentJobs: 2, maxTokens: 1024, requestsPerMinutePerPeer: 60, models: [] }
   }
 }
 

@@ -11,6 +11,8 @@ import { federatedRoutes } from './plexus/federated.js'
 import { statsRoutes } from './plexus/stats.js'
 import { ledgerRoutes } from './plexus/ledger.js'
 import type { Books } from '../ledger/books.js'
+import type { GovernanceService } from '../governance/service.js'
+import { govRoutes } from './plexus/gov.js'
 import type { StatsService } from '../analytics/service.js'
 import type { DataRegistry } from '../data/registry.js'
 import type { FederatedService } from '../federated/service.js'
@@ -32,6 +34,7 @@ export interface ApiComponents {
   federated: FederatedService
   stats: StatsService
   books: Books
+  governance: GovernanceService
   cabinets: CabinetService
   keys: ApiKeyStore
   metrics: Metrics
@@ -134,6 +137,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   await app.register(federatedRoutes, { data: components.data, federated: components.federated })
   await app.register(statsRoutes, { stats: components.stats })
   await app.register(ledgerRoutes, { books: components.books })
+  await app.register(govRoutes, { governance: components.governance })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

@@ -18,6 +18,7 @@ import { registerData } from './commands/data.js'
 import { registerFl } from './commands/fl.js'
 import { registerStats, registerStatsOwner } from './commands/stats.js'
 import { registerLedger } from './commands/ledger.js'
+import { registerGov } from './commands/gov.js'
 
 const program = new Command()
 program
@@ -46,6 +47,7 @@ registerStatsOwner(program.commands.find(c => c.name() === 'data')!)
 registerFl(program)
 registerStats(program)
 registerLedger(program)
+registerGov(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -59,7 +59,9 @@ export const CommunityConfigSchema = z.strictObject({
   /** Largest completion a peer may ask for. */
   maxTokens: z.number().int().min(1).max(1_000_000).default(1024),
   /** Requests per minute one peer may send. */
-  requestsPerMinutePerPeer: z.number().int().min(1).max(100_000).default(60)
+  requestsPerMinutePerPeer: z.number().int().min(1).max(100_000).default(60),
+  /** sha256 of the models this node serves to the community; empty: any registered model (votable). */
+  models: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(1000).default([])
 })
 
 export const NetworkConfigSchema = z.strictObject({
@@ -159,6 +161,29 @@ export const LedgerConfigSchema = z.strictObject({
   }).default({ promptToken: 1, completionToken: 4, flSample: 20, statsQuery: 2000, uptime: 10 })
 })
 
+export const GovernanceConfigSchema = z.strictObject({
+  /** One member one vote, or weighted by token balances at the proposal's start. */
+  mode: z.enum(['member', 'token']).default('member'),
+  /**
+   * The network's members (peer ids); this node counts as one when it is listed. Empty: an open
+   * network, where the electorate of a proposal is its proposer and every peer it has seen.
+   */
+  members: z.array(PeerIdString).max(100).default([]),
+  /** Share of the eligible weight that must vote (yes, no or abstain) for a proposal to count. */
+  quorum: z.number().gt(0).max(1).default(0.5),
+  /** A proposal passes when yes is more than this share of yes + no. */
+  threshold: z.number().min(0.5).lt(1).default(0.5),
+  /** The same for changes to these rules. */
+  ruleThreshold: z.number().min(0.5).lt(1).default(0.66),
+  votingPeriodSeconds: z.number().int().min(1).max(30 * 86_400).default(7 * 86_400),
+  /** Delay between the end of a passed vote and the change taking effect. */
+  timelockSeconds: z.number().int().min(0).max(30 * 86_400).default(86_400),
+  /** sha256 of federated-learning job templates approved for automatic participation (votable). */
+  flTemplates: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(1000).default([]),
+  /** Seconds between catch-up rounds that ask peers for proposals and votes this node missed. */
+  syncIntervalSeconds: z.number().int().min(1).max(86_400).default(60)
+})
+
 export const ConfigSchema = z.strictObject({
   api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
@@ -167,7 +192,8 @@ export const ConfigSchema = z.strictObject({
   router: RouterConfigSchema.default(RouterConfigSchema.parse({})),
   federated: FederatedConfigSchema.default(FederatedConfigSchema.parse({})),
   stats: StatsConfigSchema.default(StatsConfigSchema.parse({})),
-  ledger: LedgerConfigSchema.default(LedgerConfigSchema.parse({}))
+  ledger: LedgerConfigSchema.default(LedgerConfigSchema.parse({})),
+  governance: GovernanceConfigSchema.default(GovernanceConfigSchema.parse({}))
 })
 
 export type PlexusConfig = z.output<typeof ConfigSchema>
@@ -175,7 +201,7 @@ type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof
 export type ConfigOverrides = DeepPartial<PlexusConfig>
 
 type Section = keyof PlexusConfig
-const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated', 'stats', 'ledger']
+const SECTIONS: Section[] = ['api', 'inference', 'cabinets', 'network', 'router', 'federated', 'stats', 'ledger', 'governance']
 
 const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'list']> = [
   ['PLEXUS_HOST', 'api', 'host', 'string'],
@@ -217,7 +243,7 @@ function isPlainObject (v: unknown): v is Record<string, unknown> {
 
 /** Reads `PLEXUS_*` variables into overrides; a malformed number is a configuration error. */
 export function configFromEnv (env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {} }
+  const out: Record<Section, Record<string, unknown>> = { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {}, governance: {} }
   for (const [name, section, key, kind] of ENV_VARS) {
     const value = env[name]
     if (value == null || value === '') continue

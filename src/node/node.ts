@@ -17,6 +17,9 @@ import { DataRegistry } from '../data/registry.js'
 import { FederatedService } from '../federated/service.js'
 import { StatsService } from '../analytics/service.js'
 import { Books } from '../ledger/books.js'
+import { balances } from '../ledger/rewards.js'
+import type { LedgerLibp2p } from '../ledger/protocol.js'
+import { GovernanceService } from '../governance/service.js'
 import { Metrics } from '../api/metrics.js'
 import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
@@ -83,6 +86,7 @@ export class PlexusNode {
   #federated: FederatedService | null = null
   #stats: StatsService | null = null
   #books: Books | null = null
+  #governance: GovernanceService | null = null
   #api: PlexusApi | null = null
   #url: string | null = null
   #startedAt = new Date()
@@ -123,6 +127,9 @@ export class PlexusNode {
 
   /** The node's verifiable books (receipt log, heads seen, rewards); null before `start()`. */
   get books (): Books | null { return this.#books }
+
+  /** Community governance of the network's parameters; null before `start()`. */
+  get governance (): GovernanceService | null { return this.#governance }
 
   /** Federated statistics (site and analyst); null before `start()`. */
   get stats (): StatsService | null { return this.#stats }
@@ -180,6 +187,24 @@ export class PlexusNode {
     }
     await this.#books.start(this.#network)
     if (this.#network != null) this.router.attachNetwork(this.#network, this.#books.spotChecks)
+    const books = this.#books
+    const network = this.#network
+    // Changes the community passed are applied to this.config in place (services read it live).
+    this.#governance = new GovernanceService({
+      books,
+      config: this.config,
+      logger: forComponent(this.logger, 'governance'),
+      hooks: { deny: peer => { if (peer !== network?.peerId) void network?.deny(peer) }, allow: peer => { network?.allow(peer) } },
+      network: network == null ? null : { libp2p: network.libp2p as unknown as LedgerLibp2p, networkId: network.networkId, peers: () => network.table.list().map(e => e.peerId),
+        onPeer: fn => {
+          const h = (evt: CustomEvent<{ peerId: { toString: () => string } }>): void => { fn(evt.detail.peerId.toString()) }
+          network.libp2p.addEventListener('peer:identify', h)
+          return () => { network.libp2p.removeEventListener('peer:identify', h) }
+        }
+      },
+      balancesAt: async timeMs => balances((await books.rewards()).epochs.filter(e => e.end <= timeMs))
+    })
+    await this.#governance.start()
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
       { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books },
@@ -196,12 +221,13 @@ export class PlexusNode {
     })
     await this.#stats.start()
     this.#api = await buildApi(
-      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, stats: this.#stats, books: this.#books, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
+      { engine: this.engine, router: this.router, network: this.#network, data: this.#data, federated: this.#federated, stats: this.#stats, books: this.#books, governance: this.#governance, cabinets: this.cabinets, keys: this.keys, metrics: this.metrics, logger: this.logger, node: { version: PACKAGE_VERSION, status: () => this.status() } },
       { bodyLimitBytes: this.config.api.bodyLimitBytes, rateLimitPerMinute: this.config.api.rateLimitPerMinute, requireApiKey, localToken: this.#localToken }
     )
     try {
       await this.#api.listen({ host, port })
     } catch (err) {
+      await this.#governance?.stop().catch(() => {})
       await this.#federated?.stop().catch(() => {})
       await this.#stats?.stop().catch(() => {})
       await this.#books?.stop().catch(() => {})
@@ -233,6 +259,7 @@ export class PlexusNode {
       await this.#federated?.stop()
       await this.#stats?.stop()
       await this.#books?.spotChecks?.stop()
+      await this.#governance?.stop()
       await this.#network?.stop()
       await this.#books?.stop()
       await this.#data?.close()

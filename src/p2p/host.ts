@@ -53,11 +53,11 @@ export function checkBootstrap (addrs: string[]): string[] {
 /**
  * The libp2p host of a node: TCP, Noise, Yamux, identify, ping, Kad-DHT (with a protocol of its
  * own per network), gossipsub, bootstrap and mDNS discovery, an optional pre-shared key, a
- * connection limit and allow/deny lists. The node's Ed25519 identity is the libp2p key.
+ * connection limit and allow/deny lists. The node's Ed25519 identity is the libp2p key. `deny` is
+ * read on every connection, so peers added to it later (a member removed by governance) are refused.
  */
-export async function createHost (seed: Uint8Array, config: NetworkConfig, agentVersion: string): Promise<PlexusLibp2p> {
+export async function createHost (seed: Uint8Array, config: NetworkConfig, agentVersion: string, deny: ReadonlySet<string> = new Set(config.denyPeers)): Promise<PlexusLibp2p> {
   const privateKey = await generateKeyPairFromSeed('Ed25519', seed)
-  const deny = new Set(config.denyPeers)
   const allow = new Set(config.allowPeers)
   const refused = (id: PeerId): boolean => {
     const s = id.toString()

@@ -127,6 +127,8 @@ export interface InferServerComponents {
   stats: InferStats
   /** Signs and records receipts of served jobs (the node's books); none: no receipts. */
   receipts?: ReceiptKeeper
+  /** sha256 of the models the community allows (`network.community.models`, votable); empty: any. */
+  allowedModels?: () => readonly string[]
 }
 
 export interface InferServerInit {
@@ -283,6 +285,8 @@ export class InferServer {
     const registry = this.#c.engine.registry
     if (!registry.has(req.model)) throw new Refusal('model-not-found', `no model '${req.model}' here`, true)
     if (req.sha256 != null && registry.get(req.model).sha256 !== req.sha256) throw new Refusal('model-not-found', `model '${req.model}' here is a different file`, true)
+    const allowed = this.#c.allowedModels?.() ?? []
+    if (allowed.length > 0 && !allowed.includes(registry.get(req.model).sha256)) throw new Refusal('model-not-found', `model '${req.model}' is not on the network's allow-list for community serving`, false)
   }
 }
 

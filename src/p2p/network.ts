@@ -93,15 +93,17 @@ export class PlexusNetwork {
   #pinger: NodeJS.Timeout | null = null
   readonly #outbound = new Map<string, OutboundJob>()
   readonly #idle = new Map<string, Promise<{ stream: Stream, openedAt: number } | null>>()
+  readonly #denied: Set<string>
   #stopping = false
 
-  private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig) {
+  private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig, denied: Set<string>) {
+    this.#denied = denied
     this.libp2p = libp2p
     this.#config = config
     this.#receipts = components.receipts
     this.#log = components.logger
     this.#server = new InferServer(
-      { engine: components.engine, logger: components.logger, stats: this.inferStats, receipts: components.receipts },
+      { engine: components.engine, logger: components.logger, stats: this.inferStats, receipts: components.receipts, allowedModels: () => config.community.models },
       { networkId: config.networkId, ...config.community }
     )
     this.#adverts = new AdvertService(
@@ -112,8 +114,9 @@ export class PlexusNetwork {
 
   /** Starts the host, serves the inference protocol and begins advertising. */
   static async start (components: NetworkComponents, config: NetworkConfig): Promise<PlexusNetwork> {
-    const libp2p = await createHost(components.seed, config, components.version)
-    const network = new PlexusNetwork(libp2p, components, config)
+    const denied = new Set(config.denyPeers)
+    const libp2p = await createHost(components.seed, config, components.version, denied)
+    const network = new PlexusNetwork(libp2p, components, config, denied)
     await libp2p.handle(INFER_PROTOCOL, (stream, connection) => network.#server.handle(stream, connection), {
       // Streams beyond the job limit are still read, so they can be refused with a reason.
       maxInboundStreams: config.community.maxConcurrentJobs + 16
@@ -137,7 +140,8 @@ export class PlexusNetwork {
     const queue = c.engine.queueStats()
     return {
       version: c.version,
-      models: c.engine.registry.list().slice(0, 64).map(m => ({
+      // Only models the community allows (an empty allow-list allows any).
+      models: c.engine.registry.list().filter(m => this.#config.community.models.length === 0 || this.#config.community.models.includes(m.sha256)).slice(0, 64).map(m => ({
         name: m.name,
         sha256: m.sha256,
         contextLength: m.metadata.contextLength,
@@ -243,6 +247,18 @@ export class PlexusNetwork {
       } catch {}
       await new Promise(resolve => setTimeout(resolve, 100))
     }
+  }
+
+  /** Refuses a peer from now on (a member removed by governance): hangs up and forgets its adverts. */
+  async deny (peerId: string): Promise<void> {
+    this.#denied.add(peerId)
+    this.table.remove(peerId)
+    await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  /** Lifts a denial. */
+  allow (peerId: string): void {
+    this.#denied.delete(peerId)
   }
 
   isConnected (peerId: string): boolean {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync, statSync, mkdirSync } from 'node:fs'
 import { tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, configFromEnv, writeDefaultConfig, DEFAULT_PORT } from '../../src/node/config.js'
+import { loadConfig, configFromEnv, writeDefaultConfig, DEFAULT_PORT, ConfigSchema } from '../../src/node/config.js'
 import { isPlexusError } from '../../src/errors.js'
 
 let dir: string
@@ -158,7 +158,7 @@ describe('configFromEnv', () => {
     const out = configFromEnv({ PLEXUS_PORT: '', PLEXUS_HOST: undefined })
 
     // Assert
-    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {} })
+    assert.deepEqual(out, { api: {}, inference: {}, cabinets: {}, network: {}, router: {}, federated: {}, stats: {}, ledger: {}, governance: {} })
   })
 
   it('reads booleans from 1/true/yes/on, case-insensitively', () => {
@@ -314,7 +314,7 @@ describe('network and router configuration', () => {
   it('merges nested sections deeply: a flag for one community limit keeps the file\'s others', () => {
     writeConfig({ network: { community: { maxTokens: 99, maxConcurrentJobs: 7 } }, router: { cloud: { models: ['x'] } } })
     const config = loadConfig(configPath, { network: { community: { serve: false } } }, { PLEXUS_CLOUD_API_KEY: 'k' })
-    assert.deepEqual(config.network.community, { serve: false, maxTokens: 99, maxConcurrentJobs: 7, requestsPerMinutePerPeer: 60 })
+    assert.deepEqual(config.network.community, { serve: false, maxTokens: 99, maxConcurrentJobs: 7, requestsPerMinutePerPeer: 60, models: [] })
     assert.deepEqual(config.router.cloud.models, ['x'])
     assert.equal(config.router.cloud.apiKey, 'k')
   })
@@ -326,5 +326,17 @@ describe('network and router configuration', () => {
     assert.throws(() => loadConfig(configPath, {}, { PLEXUS_CLOUD_BASE_URL: 'ftp://x' }), configInvalid)
     writeConfig({ network: 'on' })
     assert.throws(() => loadConfig(configPath, {}, {}), configInvalid)
+  })
+})
+
+describe('governance configuration', () => {
+  it('defaults to member mode with an open members list and bounded rules', () => {
+    const g = ConfigSchema.parse({}).governance
+    assert.equal(g.mode, 'member')
+    assert.deepEqual(g.members, [])
+    assert.ok(g.ruleThreshold > g.threshold)
+    assert.throws(() => ConfigSchema.parse({ governance: { quorum: 0 } }))
+    assert.throws(() => ConfigSchema.parse({ governance: { threshold: 1 } }))
+    assert.throws(() => ConfigSchema.parse({ governance: { members: ['nope'] } }))
   })
 })
