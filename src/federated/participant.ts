@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js'
 import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
 import type { DataRegistry } from '../data/registry.js'
 import { decodeVector, encodeVector } from './protocol.js'
-import { parseJobSpec, type JobSpec } from './spec.js'
+import { templateHash, parseJobSpec, type JobSpec } from './spec.js'
 import { seededRandom } from './coordinator.js'
 import type { LocalDataset, ModelDescriptor } from './types.js'
 import type { Learning, Trainer } from './learning.js'
@@ -46,6 +46,8 @@ export interface ParticipantComponents {
   file: string
   /** Coordinators whose jobs are accepted without review (`*` for any). */
   autoAcceptFrom: () => string[]
+  /** Job templates (see `templateHash`) approved for automatic participation, e.g. by governance. */
+  approvedTemplates?: () => string[]
   /** This node's peer id: its own jobs need no review. */
   self: () => string | null
   /** Set by in-process tests only (see test-hooks.ts). */
@@ -149,6 +151,7 @@ export class Participant {
     if (problem != null) { status = 'declined'; reason = problem } else {
       const allow = this.#c.autoAcceptFrom()
       if (allow.includes('*') || allow.includes(peer) || peer === this.#c.self()) status = 'accepted'
+      else if (this.#c.approvedTemplates?.().includes(templateHash(spec)) === true) { status = 'accepted'; reason = 'an approved job template' }
     }
     const record: Participation = { jobId: m.data.jobId, coordinator: peer, spec, status, reason, receivedAt: new Date().toISOString(), roundsTrained: 0, lastRound: 0, bytesSent: 0 }
     writeJsonAtomic(this.#c.file, { jobs: [...this.list(), record] }, 0o600)

@@ -35,6 +35,8 @@ export interface FederatedComponents {
 export interface FederatedInit {
   /** Coordinators (peer ids, or `*`) whose jobs this node joins without asking. */
   autoAcceptFrom: string[]
+  /** Job templates approved for automatic participation (read on every offer). */
+  approvedTemplates?: () => string[]
 }
 
 export interface JobSummary {
@@ -78,6 +80,7 @@ export class FederatedService {
       logger: components.logger,
       file: join(components.dir, 'participating.json'),
       autoAcceptFrom: () => this.#init.autoAcceptFrom,
+      approvedTemplates: () => this.#init.approvedTemplates?.() ?? [],
       self: () => this.#c.network?.peerId ?? null,
       receipts: components.receipts,
       hooks: this.testHooks

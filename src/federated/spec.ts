@@ -2,7 +2,9 @@
  * A federated learning job, as its coordinator declares it. Validated with zod; combinations
  * that cannot work together are refused here with a reason.
  */
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
+import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
 import { DatasetNameSchema } from '../data/registry.js'
 import { StrategySpecSchema } from './strategies/index.js'
@@ -76,6 +78,17 @@ export const JobSpecSchema = z.strictObject({
 })
 export type JobSpecInput = z.input<typeof JobSpecSchema>
 export type JobSpec = z.output<typeof JobSpecSchema>
+
+/**
+ * The hash that names a job's *template*: the sha256 of the canonical JSON of the parsed spec
+ * without `participants` (a template is reusable with any set of sites). Governance approves
+ * templates by this hash (`governance.flTemplates`); offers of an approved template are accepted
+ * without the owner's review. `plexus fl template SPEC.json` prints it.
+ */
+export function templateHash (spec: JobSpec): string {
+  const { participants: _participants, ...rest } = spec as JobSpec & { participants?: unknown }
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex')
+}
 
 /** Parses a job spec, refusing combinations that cannot work. */
 export function parseJobSpec (input: unknown): JobSpec {

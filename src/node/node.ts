@@ -208,7 +208,7 @@ export class PlexusNode {
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
       { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books },
-      { autoAcceptFrom: this.config.federated.autoAcceptFrom }
+      { autoAcceptFrom: this.config.federated.autoAcceptFrom, approvedTemplates: () => this.config.governance.flTemplates }
     )
     await this.#federated.start()
     this.#stats = new StatsService({

@@ -88,7 +88,21 @@ describe('plexus data and plexus fl: arguments and datasets without a node', () 
     assert.equal(help.code, 0)
     for (const cmd of ['data', 'fl']) assert.match(help.stdout, new RegExp(`\\n\\s+${cmd}\\b`))
     for (const cmd of ['add', 'ls', 'show', 'rm']) assert.match(data.stdout, new RegExp(`\\n\\s+${cmd}\\b`))
-    for (const cmd of ['create', 'status', 'watch', 'join', 'decline', 'stop', 'export']) assert.match(fl.stdout, new RegExp(`\\n\\s+${cmd}\\b`))
+    for (const cmd of ['create', 'status', 'watch', 'join', 'decline', 'stop', 'export', 'template']) assert.match(fl.stdout, new RegExp(`\\n\\s+${cmd}\\b`))
+  })
+
+  it('fl template prints the hash governance approves a job template by; a bad spec is one sentence', () => {
+    const file = join(dir, 'template.json')
+    writeFileSync(file, JSON.stringify({ name: 't', model: { kind: 'logistic' }, dataset: { name: 'patients', features: FEATURES, label: 'label' }, classes: 2, rounds: 1 }))
+    const r = plexus(['fl', 'template', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/)
+    // The participant list is not part of the template.
+    const withParticipants = join(dir, 'template2.json')
+    writeFileSync(withParticipants, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), participants: ['12D3KooWQFV843TcCndJTaed1DVcdrVTEg48KpMG9SWeWojkpKcG'] }))
+    assert.equal(plexus(['fl', 'template', withParticipants]).stdout, r.stdout)
+    writeFileSync(file, '{"name": 1}')
+    oneSentence(plexus(['fl', 'template', file]), /Invalid federated learning job/)
   })
 
   it('data add, ls, show and rm work directly on the data directory when no node runs', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { startTestNode, tempDir, type TestNode } from '../helpers/node.js'
 import { FEATURES, breastCancer, stratified, writeCsv, post, waitForJob, waitFor } from '../helpers/federated.js'
 import { defaultLearning } from '../../src/federated/learning.js'
-import { parseJobSpec } from '../../src/federated/spec.js'
+import { parseJobSpec, templateHash } from '../../src/federated/spec.js'
 import { standardize } from '../../src/federated/participant.js'
 import type { LocalDataset } from '../../src/federated/types.js'
 
@@ -208,6 +208,25 @@ describe('federated learning: secure aggregation, dropouts, restarts, approval, 
     const { job } = await waitForJob(a, id)
     assert.equal(job.status, 'completed', job.reason ?? '')
     assert.equal(job.roster.length, 3)
+
+    // A job template the community approved (governance.flTemplates, by its hash) is accepted at
+    // once; any other spec still waits.
+    const approved = specFor({ clients: { min: 3 }, rounds: 1, seed: 99 })
+    c.node.config.governance.flTemplates = [templateHash(parseJobSpec(approved))]
+    try {
+      const t = await (await post(`${a.url}/api/plexus/fl/jobs`, approved)).json() as { id: string }
+      await waitFor('the template offer at C', () => c.node.federated!.participations().some(p => p.jobId === t.id))
+      const offer = c.node.federated!.participations().find(p => p.jobId === t.id)!
+      assert.equal(offer.status, 'accepted')
+      assert.equal(offer.reason, 'an approved job template')
+      assert.equal((await waitForJob(a, t.id)).job.status, 'completed')
+      const other = await (await post(`${a.url}/api/plexus/fl/jobs`, specFor({ clients: { min: 3 }, rounds: 1, seed: 98 }))).json() as { id: string }
+      await waitFor('the other offer at C', () => c.node.federated!.participations().some(p => p.jobId === other.id))
+      assert.equal(c.node.federated!.participations().find(p => p.jobId === other.id)!.status, 'pending')
+      assert.equal((await post(`${a.url}/api/plexus/fl/jobs/${other.id}/stop`, {})).status, 200)
+    } finally {
+      c.node.config.governance.flTemplates = []
+    }
   })
 
   it('secure aggregation: the job learns as well as plain FedAvg, and every round sums all three', async () => {

@@ -7,6 +7,7 @@ import { resolveDataDir } from '../../node/data-dir.js'
 import type { JobSummary } from '../../federated/service.js'
 import type { RoundRecord } from '../../federated/types.js'
 import { JobStateSchema } from '../../federated/store.js'
+import { parseJobSpec, templateHash } from '../../federated/spec.js'
 import { sseData } from '../../sse.js'
 import { callNode, findNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
 import { output, table, formatBytes, type GlobalOptions } from '../output.js'
@@ -237,6 +238,16 @@ function targetOf (opts: UrlOption, g: GlobalOptions): NodeTarget {
 
 export function registerFl (program: Command): void {
   const fl = program.command('fl').description('federated learning: train a model across nodes; only updates travel, never the data')
+
+  fl
+    .command('template')
+    .description('the hash that names a job spec as a template, for a governance proposal approving it (governance.flTemplates)')
+    .argument('<spec>', 'the job spec (JSON)')
+    .action((file: string, _opts: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const hash = templateHash(parseJobSpec(readSpecFile(file)))
+      output(g.json, { template: hash }, () => hash)
+    })
 
   fl
     .command('create')
