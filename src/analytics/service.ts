@@ -142,8 +142,9 @@ export class StatsService {
   #signRelease (peer: string, step: unknown, r: Awaited<ReturnType<StatsSite['answer']>>, startedAt: number): { receipt?: ProviderSignedReceipt } {
     const keeper = this.#c.receipts
     if (keeper == null || peer === this.selfId || r.status !== 'ok' || !('vector' in r) || (step as { op?: unknown }).op !== 'compute') return {}
-    let rows = 0
-    try { rows = this.#c.data.get(String((step as { query: { dataset?: unknown } }).query.dataset)).rows } catch {}
+    // The rows the statistic covered when its figures imply them anyway; else the dataset's size.
+    let rows = (r as { rows?: number }).rows ?? 0
+    if ((r as { rows?: number }).rows == null) { try { rows = this.#c.data.get(String((step as { query: { dataset?: unknown } }).query.dataset)).rows } catch {} }
     const partial = keeper.sign(statsReceiptBody({ provider: keeper.peerId, requester: peer, step, release: r, rows, startedAt, endedAt: Date.now() }))
     const now = Date.now()
     for (const [id, p] of this.#pending) if (p.until < now || this.#pending.size >= MAX_PENDING_RECEIPTS) this.#pending.delete(id)

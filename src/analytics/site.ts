@@ -67,6 +67,11 @@ export interface SiteRelease {
   vector: number[]
   /** Indexes of cells (or group blocks) set to 0 because they were below the threshold. */
   suppressed: number[]
+  /**
+   * Rows the statistic covered (for the query's receipt). Only when the figures already imply it
+   * (every function's release does, unless a cell was suppressed or noise was added).
+   */
+  rows?: number
 }
 
 export interface SiteQueued {
@@ -472,7 +477,7 @@ export class StatsSite {
       this.#budgets[analyst] = (this.#budgets[analyst] ?? 0) + q.epsilon
       writeJsonAtomic(this.#budgetFile, this.#budgets, 0o600)
     }
-    return { status: 'ok', vector, suppressed }
+    return { status: 'ok', vector, suppressed, ...(suppressed.length === 0 && q.epsilon == null ? { rows: n } : {}) }
   }
 }
 

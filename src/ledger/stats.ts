@@ -26,7 +26,7 @@ export function statsOutputHash (release: { vector?: readonly number[], suppress
   return sha256Hex(canonicalJson({ vector: release.vector ?? [], suppressed: release.suppressed ?? [] }))
 }
 
-/** The body a site signs for one released compute step. `rows`: the dataset's rows at the site. */
+/** The body a site signs for one released compute step. `rows`: the rows the statistic covered (the dataset's size when a cell was suppressed or noise added). */
 export function statsReceiptBody (o: { provider: string, requester: string, step: unknown, release: { vector?: readonly number[], suppressed?: readonly number[] }, rows: number, startedAt: number, endedAt: number }): ReceiptBody {
   const jobId = randomBytes(9).toString('base64url')
   return {
