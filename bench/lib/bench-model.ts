@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { readGgufFileInfo } from 'node-llama-cpp'
 import { GgmlTensorType, toFloat16Bits, writeGguf } from './gguf-writer.js'
 import type { GgmlTensorTypeId, GgufTensor, GgufValue } from './gguf-writer.js'
+import { seededRandom } from '../../src/random.js'
 
 /** Shape of a synthetic Llama-architecture model. */
 export interface LlamaShape {
@@ -89,18 +90,6 @@ export function llamaParameterCount (shape: LlamaShape, nVocab: number): number 
   return llamaTensors(shape, nVocab).reduce((a, t) => a + t.dims.reduce((x, d) => x * d, 1), 0)
 }
 
-/** Small deterministic PRNG (mulberry32), so the same shape always gives the same file. */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * Writes a Llama GGUF with random f16 weights (f32 norms) and the vocabulary of `donorPath`.
  * Weights are uniform with variance 1/fan_in so activations stay finite; the text it produces is
@@ -142,7 +131,7 @@ export async function writeRandomLlama (path: string, shape: LlamaShape, donorPa
     ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
     ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }]
   ]
-  const random = mulberry32(0x5eed)
+  const random = seededRandom(0x5eed)
   const tensors: GgufTensor[] = llamaTensors(shape, nVocab).map(({ name, dims, norm }) => {
     const type: GgmlTensorTypeId = norm ? GgmlTensorType.F32 : GgmlTensorType.F16
     if (norm) {

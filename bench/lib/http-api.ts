@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { median } from './stats.js'
+import { decodeTps, streamTimed, ttftMs, type StreamSample } from './sse-stream.js'
 import { cpuMeter } from './cpu-meter.js'
 import { processCpuSeconds } from './llama-bench.js'
 
@@ -57,15 +58,6 @@ export interface HttpDecodeResult {
   cpuForeign: number | null
 }
 
-/** Result of a streamed request: the timings and the usage the server reported. */
-interface StreamTiming {
-  tFirst: number
-  tLast: number
-  tStart: number
-  completionTokens: number
-  promptTokens: number
-}
-
 /**
  * Whether the compiled CLI (and so the HTTP server) is there to be benchmarked.
  *
@@ -104,63 +96,11 @@ async function waitForServer (base: string, child: ChildProcess, timeoutMs: numb
   throw new Error(`server did not answer GET /v1/models within ${timeoutMs} ms`)
 }
 
-/**
- * Sends one streaming request and times the SSE events: the first and last chunk carrying text,
- * and the `usage` of the final chunk (`stream_options.include_usage`).
- */
-async function streamOnce (url: string, body: Record<string, unknown>): Promise<StreamTiming> {
-  const tStart = performance.now()
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } })
-  })
-  if (!res.ok || res.body == null) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`)
-  const decoder = new TextDecoder()
-  let buffer = ''
-  let tFirst = 0
-  let tLast = 0
-  let completionTokens = -1
-  let promptTokens = -1
-  let done = false
-  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-    const now = performance.now()
-    buffer += decoder.decode(bytes, { stream: true })
-    let nl: number
-    while ((nl = buffer.indexOf('\n\n')) >= 0) {
-      const event = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 2)
-      for (const line of event.split('\n')) {
-        if (!line.startsWith('data:')) continue
-        const data = line.slice(5).trim()
-        if (data === '[DONE]') { done = true; continue }
-        const chunk = JSON.parse(data) as {
-          choices?: Array<{ text?: string, delta?: { content?: string | null } }>
-          usage?: { completion_tokens?: number, prompt_tokens?: number } | null
-        }
-        const text = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.text ?? ''
-        if (text.length > 0) {
-          if (tFirst === 0) tFirst = now
-          tLast = now
-        }
-        if (chunk.usage?.completion_tokens != null) completionTokens = chunk.usage.completion_tokens
-        if (chunk.usage?.prompt_tokens != null) promptTokens = chunk.usage.prompt_tokens
-      }
-    }
-  }
-  if (!done) throw new Error(`${url}: stream ended without data: [DONE]`)
-  if (completionTokens < 0) throw new Error(`${url}: no usage in the stream (stream_options.include_usage)`)
-  return { tStart, tFirst, tLast, completionTokens, promptTokens }
-}
-
-function summarise (endpoint: string, runs: StreamTiming[]): HttpEndpointResult {
-  const rates = runs
-    .filter((r) => r.completionTokens > 1 && r.tLast > r.tFirst)
-    .map((r) => (r.completionTokens - 1) / ((r.tLast - r.tFirst) / 1000))
+function summarise (endpoint: string, runs: StreamSample[]): HttpEndpointResult {
   return {
     endpoint,
-    tps: median(rates),
-    ttftMs: median(runs.map((r) => r.tFirst - r.tStart)),
+    tps: median(runs.map(decodeTps).filter(Number.isFinite)),
+    ttftMs: median(runs.map(ttftMs)),
     completionTokens: median(runs.map((r) => r.completionTokens)),
     promptTokens: median(runs.map((r) => r.promptTokens))
   }
@@ -207,11 +147,11 @@ export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpDeco
     ]
     const results: HttpEndpointResult[] = []
     // Warm-up: loads the model (and, in auto mode, measures its thread counts) before timing.
-    for (const [, url, body] of endpoints) await streamOnce(url, { ...body, max_tokens: 8 })
+    for (const [, url, body] of endpoints) await streamTimed(url, { ...body, max_tokens: 8 })
     const meter = cpuMeter(() => processCpuSeconds(child.pid))
     for (const [name, url, body] of endpoints) {
-      const runs: StreamTiming[] = []
-      for (let i = 0; i < (o.reps ?? 3); i++) runs.push(await streamOnce(url, body))
+      const runs: StreamSample[] = []
+      for (let i = 0; i < (o.reps ?? 3); i++) runs.push(await streamTimed(url, body))
       results.push(summarise(name, runs))
     }
     const use = meter.stop()

@@ -11,6 +11,7 @@ import type { CoordinatorStore, JobState } from './store.js'
 import type { JobSpec } from './spec.js'
 import type { ClientUpdate, ModelDescriptor, RoundRecord, Strategy, UpdateAggregator } from './types.js'
 import type { Learning } from './learning.js'
+import { seededRandom } from '../random.js'
 import { runSecureRound, secureMeanFromSum } from './secure-round.js'
 import { sha256Hex, type ReceiptBody } from '../ledger/receipts.js'
 import type { ReceiptKeeper } from '../ledger/inference.js'
@@ -39,17 +40,6 @@ export type JobEvent =
   | { type: 'status', jobId: string, status: JobState['status'], reason: string | null }
   | { type: 'round', jobId: string, record: RoundRecord }
 
-/** A small seeded PRNG (mulberry32) for reproducible client selection. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The clients of a round: max(min, ⌈fraction·n⌉) of the roster, drawn with the job's seed. */
 export function selectClients (roster: string[], spec: Pick<JobSpec, 'clients' | 'seed'>, round: number): string[] {

@@ -5,22 +5,13 @@ import {
   combine, assertAllowed, SubsetSketch, QueryHistory, SKETCH_CELLS
 } from '../../../src/analytics/disclosure.js'
 import { isPlexusError } from '../../../src/errors.js'
+import { seededRandom } from '../../../src/random.js'
 
 function hasCode (code: string) {
   return (e: unknown): boolean => { assert.ok(isPlexusError(e)); assert.equal(e.code, code); return true }
 }
 
-/** Deterministic pseudo-random integers (mulberry32). */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = seededRandom
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i)
 

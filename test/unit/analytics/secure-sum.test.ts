@@ -6,7 +6,7 @@ import {
   type SecureSumCall, type FixedPointEncoding
 } from '../../../src/analytics/secure-sum.js'
 import { PlexusError, isPlexusError, type ErrorCode } from '../../../src/errors.js'
-import { seededRandom } from '../../../src/federated/coordinator.js'
+import { seededRandom } from '../../../src/random.js'
 
 const F = DEFAULT_FRACTION_BITS
 const ENC = fixedPointEncoding()
