@@ -201,6 +201,19 @@ export class PlexusError extends Error {
   }
 }
 
+/**
+ * A PlexusError rebuilt from its wire form — the code (Plexus or OpenAI-style) and the sentence a
+ * node's API or a peer sent — so callers see the same code and message as where it was raised.
+ * Null for a code this build does not know.
+ */
+export function plexusErrorFromWire (code: string, message: string, options: { cause?: unknown } = {}): PlexusError | null {
+  const known = (Object.keys(ERRORS) as ErrorCode[]).find(k => k === code || (ERRORS[k] as { openaiCode?: string }).openaiCode === code)
+  if (known == null) return null
+  const e = new PlexusError(known, [], options)
+  e.message = message
+  return e
+}
+
 /** Shorthand: `throw plexusError('PLX_ERR_MODEL_NOT_FOUND', name)`. */
 export function plexusError (code: ErrorCode, ...args: Array<string | number>): PlexusError {
   return new PlexusError(code, args)

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { PlexusError, isPlexusError, ERRORS, type ErrorCode } from '../errors.js'
+import { PlexusError, isPlexusError, plexusErrorFromWire } from '../errors.js'
 import { readFrames, sendFrame } from '../p2p/framing.js'
 
 export const STATS_PROTOCOL = '/plexus/stats/1.0.0'
@@ -20,10 +20,7 @@ const ReplySchema = z.union([
 
 /** Rebuilds a site's refusal as the PlexusError it was there (same code and sentence). */
 function remoteError (code: string, message: string): PlexusError {
-  const known = (Object.keys(ERRORS) as ErrorCode[]).includes(code as ErrorCode) ? code as ErrorCode : 'PLX_ERR_STATS_PROTOCOL'
-  const e = new PlexusError(known, known === 'PLX_ERR_STATS_PROTOCOL' ? [`${code}: ${message}`] : [])
-  if (known !== 'PLX_ERR_STATS_PROTOCOL') e.message = message
-  return e
+  return plexusErrorFromWire(code, message) ?? new PlexusError('PLX_ERR_STATS_PROTOCOL', [`${code}: ${message}`])
 }
 
 export async function statsCall (

@@ -68,7 +68,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod'
-import { ERRORS, PlexusError, isPlexusError, type ErrorCode } from '../errors.js'
+import { PlexusError, isPlexusError, plexusErrorFromWire } from '../errors.js'
 import { silentLogger, type Logger } from '../logger.js'
 import { SecAggClient, SecAggServer, MAX_CLIENTS, MAX_ID_LENGTH, maxClientMessageBytes, resolveConfig, type SecAggConfig } from '../federated/secagg/index.js'
 
@@ -400,10 +400,8 @@ function isRefusal (err: unknown): err is PlexusError {
 /** A site's refusal as the analyst sees it: the site's code, its message prefixed with its id. */
 function siteRefusal (peer: string, e: { code: string, message: string }): PlexusError {
   const message = e.message.slice(0, MAX_ERROR_MESSAGE)
-  if (!REFUSAL_CODE.test(e.code) || !Object.hasOwn(ERRORS, e.code)) return new PlexusError('PLX_ERR_STATS_SECURE_SUM', [`site '${peer}' refused: ${e.code.slice(0, 64)}: ${message}`])
-  const err = new PlexusError(e.code as ErrorCode)
-  err.message = `Site '${peer}': ${message}`
-  return err
+  const err = REFUSAL_CODE.test(e.code) ? plexusErrorFromWire(e.code, `Site '${peer}': ${message}`) : null
+  return err ?? new PlexusError('PLX_ERR_STATS_SECURE_SUM', [`site '${peer}' refused: ${e.code.slice(0, 64)}: ${message}`])
 }
 
 // --- site ---------------------------------------------------------------------------------------

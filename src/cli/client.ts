@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { PlexusError } from '../errors.js'
-import { dataDirPaths } from '../node/data-dir.js'
+import { isPlexusError, PlexusError } from '../errors.js'
+import { dataDirPaths, resolveDataDir } from '../node/data-dir.js'
 import { RuntimeFileSchema } from '../node/node.js'
 
 /** How CLI commands reach a node: explicit URL and key, or the node running on the data dir. */
@@ -35,6 +35,28 @@ export function findNode (options: { url?: string, dataDir: string, env?: NodeJS
     throw new PlexusError('PLX_ERR_NODE_NOT_RUNNING', [`the node recorded in ${runtimePath} (pid ${parsed.data.pid}) is not running; start one with \`plexus start\``])
   }
   return { url: parsed.data.url, token: key ?? parsed.data.localToken }
+}
+
+/** The node a command talks to: its `--url` (or `PLEXUS_URL`), else the node running on the global `--data-dir`. */
+export function nodeFor (opts: { url?: string }, g: { dataDir?: string }): NodeTarget {
+  return findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
+}
+
+/**
+ * For commands that can also work on the data directory itself: the node given by `--url`, or the
+ * one running on the data directory; null when none runs there (a stale runtime file of a crashed
+ * node counts as none).
+ */
+export function runningNode (opts: { url?: string }, g: { dataDir?: string }): NodeTarget | null {
+  const explicit = opts.url != null || (process.env.PLEXUS_URL ?? '') !== ''
+  const dataDir = resolveDataDir(g.dataDir)
+  if (!explicit && !existsSync(dataDirPaths(dataDir).runtime)) return null
+  try {
+    return findNode({ url: opts.url, dataDir })
+  } catch (err) {
+    if (explicit || !isPlexusError(err, 'PLX_ERR_NODE_NOT_RUNNING')) throw err
+    return null
+  }
 }
 
 /** A JSON request to a node; an error response becomes a PlexusError-like message. */

@@ -1,7 +1,6 @@
 import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
-import { resolveDataDir } from '../../node/data-dir.js'
-import { callNode, findNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
+import { nodeFor, callNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
 import { sseData } from '../../sse.js'
 import { output, type GlobalOptions } from '../output.js'
 import { intOption, numberOption } from '../parse.js'
@@ -58,7 +57,7 @@ export function registerChat (program: Command): void {
     .option('--url <url>', 'node to talk to (default: the one running on the data directory; or PLEXUS_URL)')
     .action(async (opts: ChatOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const target = findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
+      const target = nodeFor(opts, g)
       const history: Message[] = opts.system != null ? [{ role: 'system', content: opts.system }] : []
       const model = opts.model ?? (await callNode<{ defaultModel: string | null }>(target, 'GET', '/api/plexus/status')).defaultModel ?? ''
       const params = { model, max_tokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed }

@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import { z } from 'zod'
-import { ERRORS, isPlexusError, PlexusError, type ErrorCode } from '../../errors.js'
-import { ensureDataDir, dataDirPaths, resolveDataDir } from '../../node/data-dir.js'
+import { PlexusError, plexusErrorFromWire } from '../../errors.js'
+import { ensureDataDir, resolveDataDir } from '../../node/data-dir.js'
 import { DataRegistry, DatasetNameSchema, type DatasetRecord, type AddOptions } from '../../data/registry.js'
-import { callNode, findNode, NodeApiError, type NodeTarget } from '../client.js'
+import { runningNode, callNode, NodeApiError, type NodeTarget } from '../client.js'
 import { output, table, type GlobalOptions } from '../output.js'
 import { intOption } from '../parse.js'
 
@@ -15,12 +15,7 @@ import { intOption } from '../parse.js'
  */
 export function fromNode (err: unknown): unknown {
   if (!(err instanceof NodeApiError) || err.code == null) return err
-  const wire = err.code
-  const code = (Object.keys(ERRORS) as ErrorCode[]).find(k => k === wire || (ERRORS[k] as { openaiCode?: string }).openaiCode === wire)
-  if (code == null) return err
-  const e = new PlexusError(code, [], { cause: err })
-  e.message = err.message
-  return e
+  return plexusErrorFromWire(err.code, err.message, { cause: err }) ?? err
 }
 
 /** Runs a node call, turning the node's error answers back into PlexusErrors. */
@@ -111,22 +106,16 @@ class LocalDataBackend implements DataBackend {
 }
 
 /** The running node if there is one on the data dir (or at --url), else the registry directly. */
-async function dataBackend (options: { dataDir: string, url?: string }, create: boolean): Promise<DataBackend> {
-  const explicit = options.url != null || (process.env.PLEXUS_URL ?? '') !== ''
-  if (explicit || existsSync(dataDirPaths(options.dataDir).runtime)) {
-    try {
-      return new NodeDataBackend(findNode({ url: options.url, dataDir: options.dataDir }))
-    } catch (err) {
-      // A stale runtime file (the node crashed): work on the data directory instead.
-      if (explicit || !isPlexusError(err, 'PLX_ERR_NODE_NOT_RUNNING')) throw err
-    }
-  }
-  if (create) ensureDataDir(options.dataDir)
-  return new LocalDataBackend(join(options.dataDir, 'data'))
+async function dataBackend (opts: UrlOption, g: GlobalOptions, create: boolean): Promise<DataBackend> {
+  const node = runningNode(opts, g)
+  if (node != null) return new NodeDataBackend(node)
+  const dataDir = resolveDataDir(g.dataDir)
+  if (create) ensureDataDir(dataDir)
+  return new LocalDataBackend(join(dataDir, 'data'))
 }
 
 async function withBackend<T> (opts: UrlOption, g: GlobalOptions, create: boolean, fn: (b: DataBackend) => Promise<T>): Promise<T> {
-  const backend = await dataBackend({ dataDir: resolveDataDir(g.dataDir), url: opts.url }, create)
+  const backend = await dataBackend(opts, g, create)
   try {
     return await fn(backend)
   } finally {

@@ -3,13 +3,12 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { isPlexusError, PlexusError } from '../../errors.js'
-import { resolveDataDir } from '../../node/data-dir.js'
 import type { JobSummary } from '../../federated/service.js'
 import type { RoundRecord } from '../../federated/types.js'
 import { JobStateSchema } from '../../federated/store.js'
 import { parseJobSpec, templateHash } from '../../federated/spec.js'
 import { sseData } from '../../sse.js'
-import { callNode, findNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
+import { nodeFor, callNode, nodeFetch, NodeApiError, type NodeTarget } from '../client.js'
 import { output, table, formatBytes, type GlobalOptions } from '../output.js'
 import { fromNode, viaNode } from './data.js'
 import { shortPeerId } from './network.js'
@@ -232,9 +231,6 @@ async function watch (target: NodeTarget, id: string, json: boolean | undefined,
 interface UrlOption { url?: string }
 const URL_HELP = 'node to ask (default: the one running on the data directory; or PLEXUS_URL)'
 
-function targetOf (opts: UrlOption, g: GlobalOptions): NodeTarget {
-  return findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
-}
 
 export function registerFl (program: Command): void {
   const fl = program.command('fl').description('federated learning: train a model across nodes; only updates travel, never the data')
@@ -258,7 +254,7 @@ export function registerFl (program: Command): void {
     .action(async (file: string, opts: UrlOption & { wait?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const spec = readSpecFile(file)
-      const target = targetOf(opts, g)
+      const target = nodeFor(opts, g)
       const job = await viaNode(async () => await callNode<JobSummary>(target, 'POST', '/api/plexus/fl/jobs', spec))
       if (opts.wait !== true) {
         output(g.json, job, () => job.id)
@@ -277,7 +273,7 @@ export function registerFl (program: Command): void {
     .action(async (idArg: string | undefined, opts: UrlOption, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const id = idArg == null ? null : jobId(idArg)
-      const target = targetOf(opts, g)
+      const target = nodeFor(opts, g)
       const list = async (): Promise<JobList> => await viaNode(async () => await callNode<JobList>(target, 'GET', '/api/plexus/fl/jobs'))
       if (id == null) {
         const jobs = await list()
@@ -304,7 +300,7 @@ export function registerFl (program: Command): void {
     .action(async (idArg: string, opts: UrlOption, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const id = jobId(idArg)
-      const target = targetOf(opts, g)
+      const target = nodeFor(opts, g)
       const { job } = await getJob(target, id)
       await watch(target, id, g.json, job.rounds)
     })
@@ -339,7 +335,7 @@ export function registerFl (program: Command): void {
       .action(async (idArg: string, opts: UrlOption, cmd: Command) => {
         const g = cmd.optsWithGlobals<GlobalOptions>()
         const id = jobId(idArg)
-        const r = await viaNode(async () => await callNode<ParticipationInfo & JobSummary>(targetOf(opts, g), 'POST', action.path(id)))
+        const r = await viaNode(async () => await callNode<ParticipationInfo & JobSummary>(nodeFor(opts, g), 'POST', action.path(id)))
         output(g.json, r, () => action.done(id, r))
       })
   }
@@ -353,7 +349,7 @@ export function registerFl (program: Command): void {
     .action(async (idArg: string, dir: string, opts: UrlOption, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const id = jobId(idArg)
-      const r = await viaNode(async () => await callNode<{ files: string[] }>(targetOf(opts, g), 'POST', `/api/plexus/fl/jobs/${id}/export`, { dir: resolve(dir) }))
+      const r = await viaNode(async () => await callNode<{ files: string[] }>(nodeFor(opts, g), 'POST', `/api/plexus/fl/jobs/${id}/export`, { dir: resolve(dir) }))
       output(g.json, r, () => `Wrote the model of job ${id}:\n${r.files.map(f => `  ${f}`).join('\n')}`)
     })
 }

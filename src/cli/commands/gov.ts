@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { PlexusError } from '../../errors.js'
-import { resolveDataDir } from '../../node/data-dir.js'
 import type { ProposalView } from '../../governance/service.js'
 import type { Tally } from '../../governance/tally.js'
 import { CHOICES } from '../../governance/proposals.js'
-import { callNode, findNode, type NodeTarget } from '../client.js'
+import { nodeFor, callNode, type NodeTarget } from '../client.js'
 import { output, table, type GlobalOptions } from '../output.js'
 import { viaNode } from './data.js'
 import { shortPeerId } from './network.js'
@@ -14,7 +13,7 @@ const URL_HELP = 'node to ask (default: the one running on the data directory; o
 
 function target (opts: { url?: string }, cmd: Command): { g: GlobalOptions, node: NodeTarget } {
   const g = cmd.optsWithGlobals<GlobalOptions>()
-  return { g, node: findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) }) }
+  return { g, node: nodeFor(opts, g) }
 }
 
 function checkId (id: string): string {

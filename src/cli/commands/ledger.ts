@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
-import { isPlexusError, PlexusError } from '../../errors.js'
+import { PlexusError } from '../../errors.js'
 import { dataDirPaths, resolveDataDir } from '../../node/data-dir.js'
 import { loadIdentity } from '../../node/identity.js'
 import { LedgerLog, type InclusionProof } from '../../ledger/log.js'
@@ -11,7 +11,7 @@ import { entryId, isRecord, type LedgerEntry, type SignedRecord } from '../../le
 import type { SignedTreeHead } from '../../ledger/tree-head.js'
 import type { RewardsReport } from '../../ledger/books.js'
 import { MICRO_PER_TOKEN } from '../../ledger/rewards.js'
-import { callNode, findNode, type NodeTarget } from '../client.js'
+import { nodeFor, runningNode, callNode } from '../client.js'
 import { output, table, type GlobalOptions } from '../output.js'
 import { intOption } from '../parse.js'
 import { viaNode } from './data.js'
@@ -21,19 +21,6 @@ const URL_HELP = 'node to ask (default: the one running on the data directory, e
 
 interface LedgerSummary { owner: string, size: number, root: string, head: SignedTreeHead | null, seen: Array<{ log: string, size: number, root: string, timestamp: number, status: string }>, evidence: Equivocation[] }
 interface VerifyResult { log: ReturnType<LedgerLog['verify']>, heads: ReturnType<HeadBook['verify']>, evidence: Equivocation[] }
-
-/** The running node, or null when none runs on the data directory (then the file is opened here). */
-function nodeOrNull (opts: { url?: string }, g: GlobalOptions): NodeTarget | null {
-  const explicit = opts.url != null || (process.env.PLEXUS_URL ?? '') !== ''
-  const dataDir = resolveDataDir(g.dataDir)
-  if (!explicit && !existsSync(dataDirPaths(dataDir).runtime)) return null
-  try {
-    return findNode({ url: opts.url, dataDir })
-  } catch (err) {
-    if (explicit || !isPlexusError(err, 'PLX_ERR_NODE_NOT_RUNNING')) throw err
-    return null
-  }
-}
 
 /** Opens the ledger file of a data directory (no node runs on it). */
 function openLocal (g: GlobalOptions): { log: LedgerLog, book: HeadBook } {
@@ -79,7 +66,7 @@ export function registerLedger (program: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: { limit: number, url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const target = nodeOrNull(opts, g)
+      const target = runningNode(opts, g)
       let summary: LedgerSummary
       let receipts: Array<{ index: number, receipt: LedgerEntry }>
       if (target != null) {
@@ -116,7 +103,7 @@ export function registerLedger (program: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: { url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const target = nodeOrNull(opts, g)
+      const target = runningNode(opts, g)
       const v = target != null
         ? await viaNode(async () => await callNode<VerifyResult>(target, 'GET', '/api/plexus/ledger/verify'))
         : withLocal(g, ({ log, book }) => ({ log: log.verify(), heads: book.verify(), evidence: book.equivocations() }))
@@ -132,7 +119,7 @@ export function registerLedger (program: Command): void {
     .action(async (id: string, opts: { url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`Invalid receipt id '${id.slice(0, 80)}'`])
-      const target = nodeOrNull(opts, g)
+      const target = runningNode(opts, g)
       const r = target != null
         ? await viaNode(async () => await callNode<{ receipt: LedgerEntry, proof: InclusionProof, root: string }>(target, 'GET', `/api/plexus/ledger/receipts/${id}`))
         : withLocal(g, ({ log }) => { const proof = log.inclusionProof(id); return { receipt: log.receipt(id)!.receipt, proof, root: log.root(proof.size) } })
@@ -150,7 +137,7 @@ export function registerLedger (program: Command): void {
     .option('--url <url>', 'node to ask (default: the one running on the data directory; or PLEXUS_URL)')
     .action(async (opts: { url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const target = findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
+      const target = nodeFor(opts, g)
       const r = await viaNode(async () => await callNode<RewardsReport>(target, 'GET', '/api/plexus/rewards'))
       output(g.json, r, () => [
         `${r.epochs.length} settled epoch(s) from ${r.logs.length} log(s)${r.unreachable.length > 0 ? ` (${r.unreachable.length} unreachable)` : ''}; ${r.counted} receipts counted, ${r.rejected} refused.`,

@@ -4,9 +4,8 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import type { z } from 'zod'
 import { PlexusError } from '../../errors.js'
-import { resolveDataDir } from '../../node/data-dir.js'
 import type { NetworkStatusSchema, PeerSchema } from '../../api/plexus/network.js'
-import { callNode, findNode, NodeApiError, type NodeTarget } from '../client.js'
+import { nodeFor, callNode, NodeApiError, type NodeTarget } from '../client.js'
 import { output, table, formatBytes, type GlobalOptions } from '../output.js'
 
 export type NetworkStatus = z.output<typeof NetworkStatusSchema>
@@ -86,9 +85,6 @@ export function newSwarmKey (): string {
 interface UrlOption { url?: string }
 const URL_HELP = 'node to ask (default: the one running on the data directory; or PLEXUS_URL)'
 
-function targetOf (opts: UrlOption, g: GlobalOptions): NodeTarget {
-  return findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
-}
 
 export function registerPeers (program: Command): void {
   program
@@ -97,7 +93,7 @@ export function registerPeers (program: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: UrlOption, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const peers = await fetchPeers(targetOf(opts, g))
+      const peers = await fetchPeers(nodeFor(opts, g))
       output(g.json, peers, () => peersTable(peers))
     })
 }
@@ -111,7 +107,7 @@ export function registerNetwork (program: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: UrlOption, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const s = await fetchNetworkStatus(targetOf(opts, g))
+      const s = await fetchNetworkStatus(nodeFor(opts, g))
       output(g.json, s, () => describeNetworkStatus(s))
     })
 

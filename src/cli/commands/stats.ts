@@ -1,11 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { resolveDataDir } from '../../node/data-dir.js'
 import { PlexusError } from '../../errors.js'
 import type { QueryAnswer, SiteOutcome } from '../../analytics/service.js'
 import type { StatsResult } from '../../analytics/pool.js'
 import type { Approval, AuditEntry } from '../../analytics/site.js'
 import { STATS_FUNCTIONS } from '../../analytics/functions.js'
-import { callNode, findNode, type NodeTarget } from '../client.js'
+import { nodeFor, callNode } from '../client.js'
 import { output, table, type GlobalOptions } from '../output.js'
 import { intOption, numberOption } from '../parse.js'
 import { datasetName, viaNode } from './data.js'
@@ -46,9 +45,6 @@ function numbers (flag: string, count?: number): (value: string) => number[] {
   }
 }
 
-function targetOf (opts: { url?: string }, g: GlobalOptions): NodeTarget {
-  return findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
-}
 
 const fmt = (v: number | null | undefined): string => v == null ? '—' : Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4)
 
@@ -146,7 +142,7 @@ export function registerStats (program: Command): void {
         partial: opts.partial,
         secure: opts.secure
       }
-      const answer = await viaNode(async () => await callNode<QueryAnswer>(targetOf(opts, g), 'POST', '/api/plexus/stats/query', body))
+      const answer = await viaNode(async () => await callNode<QueryAnswer>(nodeFor(opts, g), 'POST', '/api/plexus/stats/query', body))
       output(g.json, answer, () => describeAnswer(answer))
       if (answer.pooled == null) process.exitCode = 1
     })
@@ -161,7 +157,7 @@ export function registerStatsOwner (data: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: { all?: boolean, url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const { approvals: list } = await viaNode(async () => await callNode<{ approvals: Approval[] }>(targetOf(opts, g), 'GET', '/api/plexus/stats/approvals'))
+      const { approvals: list } = await viaNode(async () => await callNode<{ approvals: Approval[] }>(nodeFor(opts, g), 'GET', '/api/plexus/stats/approvals'))
       const shown = opts.all === true ? list : list.filter(a => a.status === 'pending')
       output(g.json, { approvals: shown }, () => shown.length === 0
         ? 'No queries wait for approval.'
@@ -176,7 +172,7 @@ export function registerStatsOwner (data: Command): void {
       .action(async (id: string, opts: { url?: string }, cmd: Command) => {
         const g = cmd.optsWithGlobals<GlobalOptions>()
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`Invalid approval id '${id.slice(0, 80)}'`])
-        const a = await viaNode(async () => await callNode<Approval>(targetOf(opts, g), 'POST', `/api/plexus/stats/approvals/${id}/${decision}`))
+        const a = await viaNode(async () => await callNode<Approval>(nodeFor(opts, g), 'POST', `/api/plexus/stats/approvals/${id}/${decision}`))
         output(g.json, a, () => `${decision === 'approve' ? 'Approved' : 'Denied'} ${a.id} (${a.query.fn} on ${a.query.dataset} for ${shortPeerId(a.analyst)}).`)
       })
   }
@@ -187,7 +183,7 @@ export function registerStatsOwner (data: Command): void {
     .option('--url <url>', URL_HELP)
     .action(async (opts: { limit: number, url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const { entries } = await viaNode(async () => await callNode<{ entries: AuditEntry[] }>(targetOf(opts, g), 'GET', `/api/plexus/stats/audit?limit=${opts.limit}`))
+      const { entries } = await viaNode(async () => await callNode<{ entries: AuditEntry[] }>(nodeFor(opts, g), 'GET', `/api/plexus/stats/audit?limit=${opts.limit}`))
       output(g.json, { entries }, () => entries.length === 0
         ? 'No statistics queries yet.'
         : table(['TIME', 'ANALYST', 'QUERY', 'VERDICT', 'REASON'], entries.map(e => {

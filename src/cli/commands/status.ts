@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
-import { resolveDataDir } from '../../node/data-dir.js'
 import type { NodeStatus } from '../../api/plexus/routes.js'
-import { callNode, findNode } from '../client.js'
+import { nodeFor, callNode } from '../client.js'
 import { output, table, formatBytes, type GlobalOptions } from '../output.js'
 
 export function registerStatus (program: Command): void {
@@ -11,7 +10,7 @@ export function registerStatus (program: Command): void {
     .option('--url <url>', 'node to ask (default: the one running on the data directory; or PLEXUS_URL)')
     .action(async (opts: { url?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const target = findNode({ url: opts.url, dataDir: resolveDataDir(g.dataDir) })
+      const target = nodeFor(opts, g)
       const s = await callNode<NodeStatus>(target, 'GET', '/api/plexus/status')
       output(g.json, s, () => [
         `node        ${s.nodeId} (Plexus ${s.version}, pid ${s.pid}, up ${s.uptimeSeconds}s)`,
