@@ -163,21 +163,42 @@ export class Books implements ReceiptKeeper {
     const logs = [this.signer.peerId]
     const unreachable: string[] = []
     const service = this.#service
-    for (const peer of this.#network?.table.list().map(e => e.peerId) ?? []) {
-      if (service == null) break
-      try {
-        const head = await service.fetchHead(peer)
-        const size = head?.head.size ?? 0
-        for (let start = 0; start < size; start += 100) {
-          for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) if (!isRecord(e.receipt)) receipts.push(e.receipt)
-        }
+    const peers = service == null ? [] : this.#network?.table.list().map(e => e.peerId) ?? []
+    // Every peer at once (an unreachable one costs its timeout once, not once per peer before it).
+    const read = await Promise.allSettled(peers.map(async peer => await this.#peerReceipts(service!, peer)))
+    read.forEach((r, i) => {
+      const peer = peers[i]!
+      if (r.status === 'fulfilled') {
         logs.push(peer)
-      } catch (err) {
+        for (const receipt of r.value) receipts.push(receipt)
+      } else {
         unreachable.push(peer)
-        this.#c.logger.debug({ peer, err: (err as Error).message }, 'ledger of a peer not read for rewards')
+        this.#c.logger.debug({ peer, err: (r.reason as Error).message }, 'ledger of a peer not read for rewards')
       }
-    }
+    })
     return { receipts, logs, unreachable }
+  }
+
+  /** Receipts already read from each peer's log, up to `size` (a log only grows). */
+  readonly #peerLogs = new Map<string, { size: number, receipts: SignedReceipt[] }>()
+
+  /**
+   * A peer's receipts up to its latest signed head, fetching only what was added since the last
+   * read. A head smaller than what was read (a rewritten log: the head book convicts it) starts
+   * over.
+   */
+  async #peerReceipts (service: LedgerService, peer: string): Promise<SignedReceipt[]> {
+    const head = await service.fetchHead(peer)
+    const size = head?.head.size ?? 0
+    let known = this.#peerLogs.get(peer)
+    if (known == null || known.size > size) known = { size: 0, receipts: [] }
+    const added: SignedReceipt[] = []
+    for (let start = known.size; start < size; start += 100) {
+      for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) if (!isRecord(e.receipt)) added.push(e.receipt)
+    }
+    const updated = { size, receipts: added.length === 0 ? known.receipts : [...known.receipts, ...added] }
+    this.#peerLogs.set(peer, updated)
+    return updated.receipts
   }
 
   /** Settles every finished epoch from the logs this node can read. */
