@@ -25,6 +25,7 @@ import type { Metrics } from './metrics.js'
 import { openaiRoutes } from './openai/routes.js'
 import { ollamaRoutes } from './ollama/routes.js'
 import { plexusRoutes, type NodeStatusSource } from './plexus/routes.js'
+import { isDashboardPath, webRoutes } from './web.js'
 
 export interface ApiComponents {
   engine: InferenceEngine
@@ -104,7 +105,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   const limiter = new RateLimiter(options.rateLimitPerMinute)
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? ''
-    if (PUBLIC_ROUTES.has(path)) return
+    if (PUBLIC_ROUTES.has(path) || (request.method === 'GET' && isDashboardPath(path))) return
     request.caller = authenticate(request, { keys: components.keys, requireApiKey: options.requireApiKey, localToken: options.localToken })
     limiter.check(request.caller)
   })
@@ -140,6 +141,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   await app.register(govRoutes, { governance: components.governance })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(webRoutes, {})
   return app
 }
 
