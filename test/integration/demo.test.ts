@@ -37,6 +37,7 @@ describe('plexus demo (npm start)', () => {
     assert.match(out, /binomial GLM on n = 442; deviance [\d.]+, dispersion 1, \d+ IRLS rounds/)
     assert.equal([...out.matchAll(/site [ABC] refused: Disclosure control refused the query/g)].length, 3)
     assert.match(out, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*X-Plexus-Privacy: community/)
+    assert.match(out, /Open http:\/\/127\.0\.0\.1:\d+\/ in a browser: the dashboard/)
     assert.match(out, /The demo is over; the devnet is stopped\.\n$/)
     // Nothing is left behind: the nodes are stopped and the temporary directory is gone.
     for (const m of rows) assert.ok(!pidAlive(Number(m[4])), `node ${m[1] ?? ''} is stopped`)

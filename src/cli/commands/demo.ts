@@ -194,6 +194,8 @@ function explore (devnet: Devnet, temporary: boolean): string {
     `Keep exploring (the nodes are open on 127.0.0.1 without a key${temporary ? '; their data directories go away when the demo stops' : ''}):`,
     ...devnet.nodes.map(n => `   node ${n.name}  ${n.url ?? ''}/v1  (OpenAI API; Ollama API at ${n.url ?? ''}/api)  data: ${n.dataDir}`),
     '',
+    `   Open ${a?.url ?? ''}/ in a browser: the dashboard (network, chat, models, cabinets, training, statistics, books, votes).`,
+    '',
     `   curl ${a?.url ?? ''}/v1/chat/completions -H 'content-type: application/json' -H 'X-Plexus-Privacy: community' \\`,
     `     -d '{"model":"${MODEL}","messages":[{"role":"user","content":"Tell me a story"}],"max_tokens":60}'`,
     `   npx plexus peers --data-dir ${a?.dataDir ?? ''}`,
