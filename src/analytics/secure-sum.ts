@@ -59,8 +59,9 @@
  * ## What this does not protect against
  *
  * Secure against an honest-but-curious analyst colluding with fewer than t sites (see
- * `federated/secagg/index.ts`). Not against an active one: adverts are not signed, so an analyst
- * relaying keys could substitute its own; nor against sybil sites (an analyst that runs 2 of 3
+ * `federated/secagg/index.ts`). An analyst relaying keys cannot substitute its own: every site signs
+ * its advertised keys with its node key (its id in the session is its peer id) and checks every
+ * other site's signature before sharing (`federated/secagg/attest.ts`). Not secure against sybil sites (an analyst that runs 2 of 3
  * "sites" learns the third one's vector), nor against differencing across queries with different
  * site lists. So each site must still apply its own disclosure control to its vector as if it were
  * released alone; secure aggregation hides per-site values from an analyst who plays by the rules.
@@ -70,7 +71,8 @@
 import { z } from 'zod'
 import { PlexusError, isPlexusError, plexusErrorFromWire } from '../errors.js'
 import { silentLogger, type Logger } from '../logger.js'
-import { SecAggClient, SecAggServer, MAX_CLIENTS, MAX_ID_LENGTH, maxClientMessageBytes, resolveConfig, type SecAggConfig } from '../federated/secagg/index.js'
+import { SecAggClient, SecAggServer, MAX_CLIENTS, MAX_ID_LENGTH, maxClientMessageBytes, resolveConfig, attestKeys, isAttested, unattestedClient, AttestationsSchema, type SecAggConfig } from '../federated/secagg/index.js'
+import type { PeerSigner } from '../ledger/peer-keys.js'
 
 /** The `type` of every secure sum message. */
 export const SECURE_SUM_TYPE = 'stats.secure'
@@ -230,7 +232,7 @@ const OpenMessage = z.strictObject({
   type: Type,
   step: z.literal('open'),
   session: Session,
-  /** The site's id in this session (the analyst's name for it; secagg binds its messages to it). */
+  /** The site's id in this session: its peer id (it signs its keys with that key). */
   site: z.string().min(1).max(MAX_ID_LENGTH),
   sites: z.number().int().min(MIN_SITES).max(MAX_CLIENTS),
   length: z.number().int().min(1).max(MAX_VALUES),
@@ -239,13 +241,20 @@ const OpenMessage = z.strictObject({
   limbs: z.number().int().min(1).max(MAX_LIMBS),
   query: z.unknown()
 })
-const StepMessage = z.strictObject({ type: Type, step: z.enum(['share', 'mask', 'unmask']), session: Session, secagg: z.unknown() })
+const StepMessage = z.strictObject({
+  type: Type,
+  step: z.enum(['share', 'mask', 'unmask']),
+  session: Session,
+  secagg: z.unknown(),
+  /** With `share`: each roster site's signature of its keys. */
+  attestations: AttestationsSchema.optional()
+})
 const AbortMessage = z.strictObject({ type: Type, step: z.literal('abort'), session: Session })
 const SiteMessage = z.discriminatedUnion('step', [OpenMessage, StepMessage, AbortMessage])
 
 /** A site's reply (not strict: transports may add fields such as `ok`). */
 const Reply = z.union([
-  z.object({ type: Type, step: z.enum(['open', 'share', 'mask', 'unmask']), session: Session, secagg: z.unknown() }),
+  z.object({ type: Type, step: z.enum(['open', 'share', 'mask', 'unmask']), session: Session, secagg: z.unknown(), keySignature: z.string().max(128).optional() }),
   z.object({
     type: Type,
     step: z.literal('refused'),
@@ -311,6 +320,7 @@ export async function runSecureSum (i: SecureSumInput): Promise<SecureSumResult>
   const server = new SecAggServer(config)
   const base = { type: SECURE_SUM_TYPE, session }
   const opened = new Set<string>()
+  const keySignatures = new Map<string, string>()
   const refusals = new Map<string, PlexusError>()
 
   // One step: ask every site still in; hand each reply's secagg message to the server, which
@@ -341,7 +351,11 @@ export async function runSecureSum (i: SecureSumInput): Promise<SecureSumResult>
           return
         }
         if (reply.step !== step) throw messageError(`site '${peer}' answered ${reply.step} to ${step}`)
-        if (step === 'open') opened.add(peer)
+        if (step === 'open') {
+          opened.add(peer)
+          if (!isAttested(reply.secagg, reply.keySignature)) throw messageError(`site '${peer}' sent keys not signed by its node key`)
+          keySignatures.set(peer, reply.keySignature!)
+        }
         const r = server.receive(peer, reply.secagg)
         if (!r.accepted) throw r.error
         answered.push(peer)
@@ -360,7 +374,8 @@ export async function runSecureSum (i: SecureSumInput): Promise<SecureSumResult>
     const refused = sites.find(s => refusals.has(s))
     if (refused != null) throw refusals.get(refused)!
     const roster = server.closeAdvertise()
-    await ask('share', roster.clients.map(e => e.client), () => ({ ...base, step: 'share', secagg: roster }))
+    const attestations = Object.fromEntries(roster.clients.map(e => [e.client, keySignatures.get(e.client)]))
+    await ask('share', roster.clients.map(e => e.client), () => ({ ...base, step: 'share', secagg: roster, attestations }))
     const shares = server.closeShareKeys()
     const masked = await ask('mask', [...shares.keys()], peer => ({ ...base, step: 'mask', secagg: shares.get(peer) }))
     const request = server.closeMaskedInput()
@@ -412,6 +427,8 @@ export interface SecureSumSiteInit {
    * control. Throw a PlexusError to refuse: the analyst's whole query fails with it.
    */
   compute: (query: unknown, analyst: string) => Promise<Float64Array>
+  /** The node's key: its peer id is this site's id in every session; it signs the site's keys. */
+  signer: PeerSigner
   logger?: Logger
   /** Most sessions open at once (across analysts). Default 16. */
   maxSessions?: number
@@ -432,6 +449,7 @@ interface SiteSession {
 /** One node's side of secure sums: answers the messages of {@link runSecureSum}. */
 export class SecureSumSite {
   readonly #compute: SecureSumSiteInit['compute']
+  readonly #signer: PeerSigner
   readonly #logger: Logger
   readonly #maxSessions: number
   readonly #ttl: number
@@ -445,6 +463,7 @@ export class SecureSumSite {
     if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new PlexusError('PLX_ERR_STATS_CONFIG_INVALID', ['maxSessions must be a positive integer'])
     if (!(ttl > 0) || !Number.isFinite(ttl)) throw new PlexusError('PLX_ERR_STATS_CONFIG_INVALID', ['sessionTtlMs must be a positive number'])
     this.#compute = o.compute
+    this.#signer = o.signer
     this.#logger = o.logger ?? silentLogger()
     this.#maxSessions = maxSessions
     this.#ttl = ttl
@@ -489,7 +508,11 @@ export class SecureSumSite {
     const client = s.client
     try {
       let secagg: object
-      if (m.step === 'share') secagg = client.shareKeys(m.secagg)
+      if (m.step === 'share') {
+        const forged = unattestedClient(m.secagg, m.attestations)
+        if (forged != null) throw messageError(`the roster holds keys for '${forged}' that it did not sign; refusing to share`)
+        secagg = client.shareKeys(m.secagg)
+      }
       else if (m.step === 'mask') {
         if (s.vector == null) throw messageError('the input was already masked')
         const vector = s.vector
@@ -511,6 +534,7 @@ export class SecureSumSite {
   }
 
   async #open (analyst: string, key: string, m: z.infer<typeof OpenMessage>): Promise<Record<string, unknown>> {
+    if (m.site !== this.#signer.peerId) throw messageError(`this site is ${this.#signer.peerId}, not '${m.site}'`)
     if (this.#sessions.has(key)) throw messageError(`session '${m.session}' is already open`)
     if (this.#sessions.size >= this.#maxSessions) throw messageError(`this site has ${this.#maxSessions} secure sessions open; try later`)
     let encoding: FixedPointEncoding
@@ -538,9 +562,10 @@ export class SecureSumSite {
         vector.fill(0)
         throw messageError(`session '${m.session}' ended while the site computed`)
       }
-      s.client = new SecAggClient(config, m.site)
+      s.client = new SecAggClient(config, this.#signer.peerId)
       s.vector = vector
-      return { type: SECURE_SUM_TYPE, step: 'open', session: m.session, secagg: s.client.advertiseKeys() }
+      const advert = s.client.advertiseKeys()
+      return { type: SECURE_SUM_TYPE, step: 'open', session: m.session, secagg: advert, keySignature: attestKeys(this.#signer, advert) }
     } catch (err) {
       if (this.#sessions.get(key) === s) this.#sessions.delete(key)
       if (isPlexusError(err, 'PLX_ERR_STATS_SECURE_MESSAGE')) throw err

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { PlexusError, isPlexusError } from '../errors.js'
+import type { PeerSigner } from '../ledger/peer-keys.js'
 import type { Logger } from '../logger.js'
 import type { DataRegistry } from '../data/registry.js'
 import type { PlexusNetwork } from '../p2p/network.js'
@@ -36,6 +37,8 @@ export interface StatsComponents {
   policy: () => StatsPolicy
   /** Signs, countersigns and records `stats-query` receipts (the node's books); none: no receipts. */
   receipts?: StatsReceiptKeeper
+  /** The node's key (signs this site's secure-sum keys). */
+  signer: PeerSigner
 }
 
 /** Receipts of plain compute steps, both ways. */
@@ -107,6 +110,7 @@ export class StatsService {
     this.site = new StatsSite({ data: components.data, dir: components.dir, logger: components.logger, policy: components.policy })
     this.#secureSite = new SecureSumSite({
       logger: components.logger,
+      signer: components.signer,
       compute: async (step, analyst) => {
         const r = await this.site.answer(analyst, step, { secure: true }) as StepReply
         if (r.status === 'queued') throw new PlexusError('PLX_ERR_STATS_QUEUED', [String(r.approval ?? '')])

@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { sha256Hex, type ReceiptBody } from '../ledger/receipts.js'
 import type { ReceiptKeeper } from '../ledger/inference.js'
+import type { PeerSigner } from '../ledger/peer-keys.js'
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
@@ -54,6 +55,8 @@ export interface ParticipantComponents {
   hooks?: FederatedTestHooks
   /** Signs and keeps receipts of the rounds this node trains (the node's books). */
   receipts?: ReceiptKeeper
+  /** The node's key: signs its secure-aggregation keys (none: this node cannot join secure rounds). */
+  signer?: PeerSigner
 }
 
 /** What this node did in one round, for its receipt. */
@@ -276,6 +279,8 @@ export class Participant {
     const key = p.jobId
     let s = this.#secure.get(key)
     if (s == null) {
+      const signer = this.#c.signer
+      if (signer == null) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['this node has no key to sign secure-aggregation keys with'])
       s = new SecureRoundParticipant({
         fit: async (fitMessage) => {
           const m = FitSchema.safeParse({ type: 'fit', jobId: p.jobId, ...fitMessage })
@@ -290,7 +295,7 @@ export class Participant {
         spec: p.spec,
         learning: this.#c.learning,
         parameters: async () => (await this.#prepare(p)).parameters,
-        self: this.#c.self() ?? '',
+        signer,
         jobId: p.jobId,
         hooks: this.#c.hooks
       })

@@ -34,11 +34,19 @@
  * coordinator.ts). A participant answers at most one unmask request per round and refuses to
  * start a round again once it has, so a coordinator cannot collect two sums of one round over
  * different sets of survivors (e.g. after claiming an abort).
+ *
+ * ## Signed keys
+ *
+ * Each participant signs its advertised keys with its node key (secagg/attest.ts); the coordinator
+ * drops an advert without a valid signature and relays the signatures with the roster, and each
+ * participant refuses a roster holding any key its named owner did not sign. So a coordinator
+ * cannot slip its own keys in under another participant's id to learn that participant's masks.
  */
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { SecAggClient, SecAggServer, MAX_CLIENTS, type SecAggConfig } from './secagg/index.js'
+import { SecAggClient, SecAggServer, MAX_CLIENTS, attestKeys, isAttested, unattestedClient, type SecAggConfig } from './secagg/index.js'
+import type { PeerSigner } from '../ledger/peer-keys.js'
 import { clipToNorm } from './robust/vectors.js'
 import type { JobSpec } from './spec.js'
 import type { Learning } from './learning.js'
@@ -135,11 +143,15 @@ export async function runSecureRound (i: SecureRoundInput): Promise<SecureRoundR
   const base = { jobId: i.jobId, round: i.round }
   // Each step: ask every client still in, hand what comes back to the server (which refuses and
   // bars a client that sends garbage); a client that fails to answer is simply not in the next set.
-  const step = async (peers: string[], message: (peer: string) => object): Promise<Map<string, Record<string, unknown>>> => {
+  const step = async (peers: string[], message: (peer: string) => object, attested = false): Promise<Map<string, Record<string, unknown>>> => {
     const replies = new Map<string, Record<string, unknown>>()
     await Promise.all(peers.map(async peer => {
       try {
         const reply = await i.call(peer, message(peer), i.deadlineMs)
+        if (attested && !isAttested(reply.message, reply.keySignature)) {
+          i.logger.warn({ job: i.jobId, round: i.round, peer }, 'secure aggregation: keys not signed by their node; left out')
+          return
+        }
         const r = server.receive(peer, reply.message)
         if (r.accepted) replies.set(peer, reply)
         else i.logger.warn({ job: i.jobId, round: i.round, peer, reason: r.error.message }, 'secure aggregation: message refused')
@@ -149,10 +161,11 @@ export async function runSecureRound (i: SecureRoundInput): Promise<SecureRoundR
     }))
     return replies
   }
-  await step(i.selected, () => ({ type: 'secagg-advertise', ...base, maxClients }))
+  const adverts = await step(i.selected, () => ({ type: 'secagg-advertise', ...base, maxClients }), true)
   const roster = server.closeAdvertise()
   const u1 = roster.clients.map(e => e.client)
-  await step(u1, () => ({ type: 'secagg-share', ...base, roster }))
+  const attestations = Object.fromEntries(u1.map(c => [c, adverts.get(c)?.keySignature]))
+  await step(u1, () => ({ type: 'secagg-share', ...base, roster, attestations }))
   const shares = server.closeShareKeys()
   const masked = await step([...shares.keys()], peer => ({ type: 'secagg-mask', ...base, shares: shares.get(peer), fit: { round: i.round, ...i.fitMessage } }))
   const request = server.closeMaskedInput()
@@ -175,8 +188,8 @@ export interface SecureParticipantComponents {
   spec: JobSpec
   learning: Learning
   parameters: () => Promise<number>
-  /** This node's peer id (its client id in the protocol). */
-  self: string
+  /** This node's key; its peer id is its client id in the protocol. */
+  signer: PeerSigner
   jobId: string
   hooks?: FederatedTestHooks
 }
@@ -206,14 +219,20 @@ export class SecureRoundParticipant {
       const maxClients = z.number().int().min(2).max(MAX_CLIENTS).safeParse(body.maxClients)
       if (!maxClients.success) throw new PlexusError('PLX_ERR_FL_PROTOCOL', ['maxClients out of range'])
       this.#round = round
-      this.#client = new SecAggClient(roundConfig(this.#c.jobId, round, this.#c.spec, await this.#c.parameters(), maxClients.data), this.#c.self)
-      return { message: this.#client.advertiseKeys() }
+      this.#client = new SecAggClient(roundConfig(this.#c.jobId, round, this.#c.spec, await this.#c.parameters(), maxClients.data), this.#c.signer.peerId)
+      const advert = this.#client.advertiseKeys()
+      return { message: advert, keySignature: attestKeys(this.#c.signer, advert) }
     }
     const client = this.#client
     if (client == null || round !== this.#round) throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`no secure aggregation in progress for round ${round}`])
     if (type === 'secagg-share') {
       const roster = body.roster as { clients?: unknown[] } | undefined
       this.#rosterSize = Array.isArray(roster?.clients) ? roster.clients.length : 0
+      const forged = unattestedClient(body.roster, body.attestations)
+      if (forged != null) {
+        this.#client = null
+        throw new PlexusError('PLX_ERR_FL_PROTOCOL', [`the roster holds keys for ${forged} that ${forged} did not sign; refusing to share`])
+      }
       return { message: client.shareKeys(body.roster) }
     }
     if (type === 'secagg-mask') {

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import type { DataRegistry } from '../data/registry.js'
 import type { ReceiptKeeper } from '../ledger/inference.js'
+import type { PeerSigner } from '../ledger/peer-keys.js'
 import { flCall, flHandler, FL_PROTOCOL, type FlTraffic } from './protocol.js'
 import { parseJobSpec } from './spec.js'
 import { CoordinatorStore, type JobState } from './store.js'
@@ -30,6 +31,8 @@ export interface FederatedComponents {
   learning?: Learning
   /** The node's books: round receipts, both ways. */
   receipts?: ReceiptKeeper
+  /** The node's key (signs its secure-aggregation keys). */
+  signer?: PeerSigner
 }
 
 export interface FederatedInit {
@@ -83,6 +86,7 @@ export class FederatedService {
       approvedTemplates: () => this.#init.approvedTemplates?.() ?? [],
       self: () => this.#c.network?.peerId ?? null,
       receipts: components.receipts,
+      signer: components.signer,
       hooks: this.testHooks
     })
     this.events.setMaxListeners(100)

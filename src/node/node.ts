@@ -25,6 +25,7 @@ import type { NodeStatus } from '../api/plexus/routes.js'
 import { ensureDataDir, type DataDirPaths } from './data-dir.js'
 import { loadConfig, writeDefaultConfig, type ConfigOverrides, type PlexusConfig } from './config.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
+import { peerSigner } from '../ledger/peer-keys.js'
 import { writeJsonAtomic } from './json-file.js'
 
 export interface NodeInit {
@@ -207,7 +208,7 @@ export class PlexusNode {
     await this.#governance.start()
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))
     this.#federated = new FederatedService(
-      { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books },
+      { network: this.#network, data: this.#data, logger: forComponent(this.logger, 'federated'), dir: join(this.paths.root, 'fl'), receipts: this.#books, signer: peerSigner(this.identity) },
       { autoAcceptFrom: this.config.federated.autoAcceptFrom, approvedTemplates: () => this.config.governance.flTemplates }
     )
     await this.#federated.start()
@@ -217,7 +218,8 @@ export class PlexusNode {
       logger: forComponent(this.logger, 'stats'),
       dir: join(this.paths.root, 'stats'),
       policy: () => ({ ...this.config.stats, allowAnalysts: this.config.stats.allowAnalysts ?? null }),
-      receipts: this.#books
+      receipts: this.#books,
+      signer: peerSigner(this.identity)
     })
     await this.#stats.start()
     this.#api = await buildApi(

@@ -38,12 +38,12 @@
  * single running sum as they arrive; no method takes an individual input.
  *
  * Partly secure against an *active* coordinator: this is the variant without Bonawitz's
- * consistency-check round and without signed key adverts. Honest clients answer one unmask request,
- * reveal one kind of share per client, and t is a strict majority of holders, so telling different
- * clients different survivor sets gains nothing. But the coordinator relays the roster, so without
- * signatures binding each advertised key to the client's identity it could substitute keys of its
- * own (a man in the middle). Bind adverts to node identities (e.g. sign them with the libp2p key) for
- * that model. Clients can make the round fail (garbage masked inputs, inconsistent shares — the
+ * consistency-check round. Honest clients answer one unmask request, reveal one kind of share per
+ * client, and t is a strict majority of holders, so telling different clients different survivor
+ * sets gains nothing. The coordinator relays the roster, so this module alone cannot stop it from
+ * substituting keys of its own (a man in the middle): `attest.ts` binds each advertised key to the
+ * client's node key (the client id is its libp2p peer id), and Plexus's federated rounds and secure
+ * sums check every roster key against it before sharing anything. Clients can make the round fail (garbage masked inputs, inconsistent shares — the
  * latter is detected and the dealer named) but not learn others' inputs.
  *
  * ## Parameters ({@link SecAggConfig})
@@ -88,6 +88,7 @@
 export { resolveConfig, shareThreshold, defaultBits, MAX_CLIENTS, MAX_ID_LENGTH, MAX_LENGTH, type SecAggConfig, type ResolvedConfig } from './config.js'
 export { quantize, dequantize } from './quantize.js'
 export { SecAggClient } from './client.js'
+export { attestKeys, isAttested, unattestedClient, AttestationsSchema, KEYS_DOMAIN } from './attest.js'
 export { SecAggServer, type ReceiveResult, type Rejection, type SecAggResult, type ServerPhase } from './server.js'
 export {
   maxClientMessageBytes, toBase64url, fromBase64url,

@@ -7,6 +7,8 @@ import {
 } from '../../../src/analytics/secure-sum.js'
 import { PlexusError, isPlexusError, type ErrorCode } from '../../../src/errors.js'
 import { seededRandom } from '../../../src/random.js'
+import { makePeer, type TestPeer } from '../../helpers/ledger.js'
+import { isAttested, SecAggClient } from '../../../src/federated/secagg/index.js'
 
 const F = DEFAULT_FRACTION_BITS
 const ENC = fixedPointEncoding()
@@ -95,12 +97,22 @@ function network (sites: ReadonlyMap<string, SecureSumSite>, drop: (peer: string
   return { call, replies }
 }
 
+// Sites are real node keys: a site's id in a session is its peer id, and it signs its secagg keys.
+const PEERS = Array.from({ length: 12 }, () => makePeer())
+const SIGNERS = new Map(PEERS.map(p => [p.peerId, p]))
+function site (i: number): string { return PEERS[i]!.peerId }
+function signerOf (id: string): TestPeer {
+  const p = SIGNERS.get(id)
+  if (p == null) throw new Error(`no test key for ${id}`)
+  return p
+}
+
 function siteIds (n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `site-${String(i).padStart(2, '0')}`)
+  return PEERS.slice(0, n).map(p => p.peerId)
 }
 
 function makeSites (inputs: ReadonlyMap<string, Float64Array>, options: Partial<ConstructorParameters<typeof SecureSumSite>[0]> = {}): Map<string, SecureSumSite> {
-  return new Map([...inputs].map(([id, v]) => [id, new SecureSumSite({ compute: async () => v.slice(), ...options })]))
+  return new Map([...inputs].map(([id, v]) => [id, new SecureSumSite({ compute: async () => v.slice(), signer: signerOf(id), ...options })]))
 }
 
 function inputsFor (n: number, length: number, seed: number): Map<string, Float64Array> {
@@ -233,7 +245,8 @@ describe('runSecureSum with SecureSumSite', () => {
   it('passes the query and the analyst to compute, and forgets each session when done', async () => {
     const seen: Array<{ query: unknown, analyst: string }> = []
     const sites = new Map(siteIds(3).map(id => [id, new SecureSumSite({
-      compute: async (query, analyst) => { seen.push({ query, analyst }); return Float64Array.of(1, 2) }
+      compute: async (query, analyst) => { seen.push({ query, analyst }); return Float64Array.of(1, 2) },
+      signer: signerOf(id)
     })]))
     const result = await runSecureSum({ session: 'q', sites: siteIds(3), length: 2, query: { column: 'age', where: 'x > 1' }, call: network(sites).call, deadlineMs: 10_000 })
     assert.deepEqual([...result.sum], [3, 6])
@@ -243,7 +256,7 @@ describe('runSecureSum with SecureSumSite', () => {
 
   it('gives the exact sum of the survivors when a third drop out before masking', async () => {
     const inputs = inputsFor(10, 32, 11)
-    const gone = new Set(['site-01', 'site-04', 'site-08'])
+    const gone = new Set([site(1), site(4), site(8)])
     const net = network(makeSites(inputs), (peer, step) => gone.has(peer) && step === 'mask')
     const result = await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 32, query: null, call: net.call, deadlineMs: 10_000 })
     assertExact(result, inputs, [...inputs.keys()].filter(id => !gone.has(id)))
@@ -252,7 +265,7 @@ describe('runSecureSum with SecureSumSite', () => {
 
   it('keeps the inputs of sites that drop after masking (their masks are removed from the others\' shares)', async () => {
     const inputs = inputsFor(10, 32, 12)
-    const gone = new Set(['site-00', 'site-05', 'site-09'])
+    const gone = new Set([site(0), site(5), site(9)])
     const net = network(makeSites(inputs), (peer, step) => gone.has(peer) && step === 'unmask')
     const result = await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 32, query: null, call: net.call, deadlineMs: 10_000 })
     assertExact(result, inputs, [...inputs.keys()])
@@ -260,17 +273,17 @@ describe('runSecureSum with SecureSumSite', () => {
 
   it('survives one of three sites dropping after masking, and one of four at open', async () => {
     const inputs = inputsFor(3, 16, 13)
-    const afterMask = await runSecureSum({ session: 'q', sites: siteIds(3), length: 16, query: null, call: network(makeSites(inputs), (p, s) => p === 'site-01' && s === 'unmask').call, deadlineMs: 10_000 })
+    const afterMask = await runSecureSum({ session: 'q', sites: siteIds(3), length: 16, query: null, call: network(makeSites(inputs), (p, s) => p === site(1) && s === 'unmask').call, deadlineMs: 10_000 })
     assertExact(afterMask, inputs, siteIds(3))
     const four = inputsFor(4, 16, 13)
-    const atOpen = await runSecureSum({ session: 'q', sites: siteIds(4), length: 16, query: null, call: network(makeSites(four), p => p === 'site-02').call, deadlineMs: 10_000 })
-    assertExact(atOpen, four, ['site-00', 'site-01', 'site-03'])
+    const atOpen = await runSecureSum({ session: 'q', sites: siteIds(4), length: 16, query: null, call: network(makeSites(four), p => p === site(2)).call, deadlineMs: 10_000 })
+    assertExact(atOpen, four, [site(0), site(1), site(3)])
   })
 
   it('aborts cleanly when more than a third drop out, and the sites forget the session', async () => {
     const inputs = inputsFor(10, 8, 14)
     const sites = makeSites(inputs)
-    const gone = new Set(['site-01', 'site-02', 'site-03', 'site-04'])
+    const gone = new Set([site(1), site(2), site(3), site(4)])
     const net = network(sites, (peer, step) => gone.has(peer) && step === 'mask')
     await assert.rejects(runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 8, query: null, call: net.call, deadlineMs: 10_000 }),
       isCode('PLX_ERR_STATS_SECURE_SUM', '6 clients sent masked inputs, 7 needed'))
@@ -286,15 +299,16 @@ describe('runSecureSum with SecureSumSite', () => {
     // Prepare
     const inputs = inputsFor(5, 4, 15)
     const sites = makeSites(inputs)
-    sites.set('site-03', new SecureSumSite({
-      compute: async () => { throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', ['subset of 2 rows is below nfilter.subset = 3']) }
+    sites.set(site(3), new SecureSumSite({
+      compute: async () => { throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', ['subset of 2 rows is below nfilter.subset = 3']) },
+      signer: signerOf(site(3))
     }))
     // Execute, Assert
     await assert.rejects(runSecureSum({ session: 'q', sites: [...sites.keys()], length: 4, query: null, call: network(sites).call, deadlineMs: 10_000 }),
       (err: unknown) => {
         assert.ok(isPlexusError(err, 'PLX_ERR_STATS_DISCLOSURE'), String(err))
         assert.equal(err.statusCode, 403)
-        assert.ok(err.message.includes("'site-03'") && err.message.includes('subset of 2 rows is below nfilter.subset = 3'), err.message)
+        assert.ok(err.message.includes(`'${site(3)}'`) && err.message.includes('subset of 2 rows is below nfilter.subset = 3'), err.message)
         return true
       })
     for (const [id, site] of sites) assert.equal(site.openSessions, 0, id)
@@ -302,14 +316,14 @@ describe('runSecureSum with SecureSumSite', () => {
 
   it('turns other site failures into refusals without leaking their details', async () => {
     const cases: Array<{ compute: () => Promise<Float64Array>, code: ErrorCode, mentions: string[], absent?: string }> = [
-      { compute: async () => { throw new Error('SQLITE_ERROR near patient_name') }, code: 'PLX_ERR_INTERNAL', mentions: ['site-02', 'could not compute'], absent: 'patient_name' },
-      { compute: async () => Float64Array.of(1, NaN), code: 'PLX_ERR_STATS_SECURE_INPUT', mentions: ['site-02', 'value 1', 'not a finite number'] },
+      { compute: async () => { throw new Error('SQLITE_ERROR near patient_name') }, code: 'PLX_ERR_INTERNAL', mentions: [site(2), 'could not compute'], absent: 'patient_name' },
+      { compute: async () => Float64Array.of(1, NaN), code: 'PLX_ERR_STATS_SECURE_INPUT', mentions: [site(2), 'value 1', 'not a finite number'] },
       { compute: async () => Float64Array.of(1), code: 'PLX_ERR_STATS_SECURE_INPUT', mentions: ['1 values, 2 expected'] },
       { compute: async () => { throw new PlexusError('PLX_ERR_AUTH_INVALID') }, code: 'PLX_ERR_STATS_SECURE_SUM', mentions: ['PLX_ERR_AUTH_INVALID'] }
     ]
     for (const c of cases) {
       const sites = makeSites(new Map(siteIds(3).map(id => [id, Float64Array.of(1, 2)])))
-      sites.set('site-02', new SecureSumSite({ compute: c.compute }))
+      sites.set(site(2), new SecureSumSite({ compute: c.compute, signer: signerOf(site(2)) }))
       await assert.rejects(runSecureSum({ session: 'q', sites: siteIds(3), length: 2, query: null, call: network(sites).call, deadlineMs: 10_000 }), (err: unknown) => {
         isCode(c.code, ...c.mentions)(err)
         if (c.absent != null) assert.ok(!(err as Error).message.includes(c.absent))
@@ -323,17 +337,17 @@ describe('runSecureSum with SecureSumSite', () => {
     // A node that turns the analyst away before its SecureSumSite sees the query.
     const net = network(makeSites(inputs), () => false, true)
     const guarded: SecureSumCall = async (peer, message, timeoutMs) => {
-      if (peer === 'site-01') throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', ['this analyst has used up its query budget'])
+      if (peer === site(1)) throw new PlexusError('PLX_ERR_STATS_DISCLOSURE', ['this analyst has used up its query budget'])
       return await net.call(peer, message, timeoutMs)
     }
     await assert.rejects(runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 4, query: null, call: guarded, deadlineMs: 10_000 }),
-      isCode('PLX_ERR_STATS_DISCLOSURE', "'site-01'", 'query budget'))
+      isCode('PLX_ERR_STATS_DISCLOSURE', `'${site(1)}'`, 'query budget'))
     // A site that refuses a malformed open (PLX_ERR_STATS_SECURE_MESSAGE, thrown) drops out instead.
     const other = network(makeSites(inputs), () => false, true)
     const garbled: SecureSumCall = async (peer, message, timeoutMs) =>
-      await other.call(peer, peer === 'site-02' && (message as { step?: string }).step === 'open' ? { ...message, limbs: 99 } : message, timeoutMs)
+      await other.call(peer, peer === site(2) && (message as { step?: string }).step === 'open' ? { ...message, limbs: 99 } : message, timeoutMs)
     const result = await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 4, query: null, call: garbled, deadlineMs: 10_000 })
-    assertExact(result, inputs, ['site-00', 'site-01', 'site-03'])
+    assertExact(result, inputs, [site(0), site(1), site(3)])
   })
 
   it('never shows the analyst a site\'s encoded vector: only masked ones', async () => {
@@ -389,11 +403,11 @@ describe('runSecureSum with SecureSumSite', () => {
     const net = network(makeSites(inputs))
     const call: SecureSumCall = async (peer, message, timeoutMs) => {
       const reply = await net.call(peer, message, timeoutMs)
-      if (peer === 'site-02' && reply.step === 'mask') return { ...reply, secagg: { ...(reply.secagg as object), vector: 'not base64!' } }
+      if (peer === site(2) && reply.step === 'mask') return { ...reply, secagg: { ...(reply.secagg as object), vector: 'not base64!' } }
       return reply
     }
     const result = await runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 8, query: null, call, deadlineMs: 10_000 })
-    assertExact(result, inputs, ['site-00', 'site-01', 'site-03'])
+    assertExact(result, inputs, [site(0), site(1), site(3)])
   })
 
   it('refuses bad parameters before calling anyone', async () => {
@@ -411,18 +425,19 @@ describe('runSecureSum with SecureSumSite', () => {
 
   it('fails when fewer than 3 sites answer at all', async () => {
     const inputs = inputsFor(4, 2, 18)
-    const net = network(makeSites(inputs), p => p !== 'site-00' && p !== 'site-01')
+    const net = network(makeSites(inputs), p => p !== site(0) && p !== site(1))
     await assert.rejects(runSecureSum({ session: 'q', sites: [...inputs.keys()], length: 2, query: null, call: net.call, deadlineMs: 10_000 }),
       isCode('PLX_ERR_STATS_SECURE_SUM', '2 clients advertised keys, 3 needed'))
   })
 })
 
 describe('SecureSumSite', () => {
+  const ME = signerOf(site(11))
   const open = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    type: SECURE_SUM_TYPE, step: 'open', session: 's1', site: 'me', sites: 3, length: 2, threshold: 2 / 3, fractionBits: 64, limbs: 12, query: null, ...extra
+    type: SECURE_SUM_TYPE, step: 'open', session: 's1', site: ME.peerId, sites: 3, length: 2, threshold: 2 / 3, fractionBits: 64, limbs: 12, query: null, ...extra
   })
   const newSite = (o: Partial<ConstructorParameters<typeof SecureSumSite>[0]> = {}): SecureSumSite =>
-    new SecureSumSite({ compute: async () => Float64Array.of(1, 2), ...o })
+    new SecureSumSite({ compute: async () => Float64Array.of(1, 2), signer: ME, ...o })
 
   it('recognises its messages', () => {
     const site = newSite()
@@ -463,13 +478,14 @@ describe('SecureSumSite', () => {
     const reply = await site.handle('alice', open())
     assert.equal(reply.step, 'open')
     assert.equal((reply.secagg as { type: string, client: string }).type, 'secagg/advertise-keys')
-    assert.equal((reply.secagg as { client: string }).client, 'me')
+    assert.equal((reply.secagg as { client: string }).client, ME.peerId)
+    assert.ok(isAttested(reply.secagg, reply.keySignature), 'the site signs its keys with its node key')
     await assert.rejects(site.handle('alice', open()), isCode('PLX_ERR_STATS_SECURE_MESSAGE', 'already open'))
     await assert.rejects(site.handle('mallory', { type: SECURE_SUM_TYPE, step: 'share', session: 's1', secagg: {} }), isCode('PLX_ERR_STATS_SECURE_MESSAGE', 'no open session'))
     await assert.rejects(site.handle('alice', { type: SECURE_SUM_TYPE, step: 'mask', session: 's1', secagg: {} }), isCode('PLX_ERR_SECAGG_STATE'))
     assert.equal(site.openSessions, 0, 'a failed step ends the session')
     await site.handle('alice', open())
-    await assert.rejects(site.handle('alice', { type: SECURE_SUM_TYPE, step: 'share', session: 's1', secagg: { type: 'secagg/roster', clients: 'x' } }), isCode('PLX_ERR_SECAGG_MESSAGE'))
+    await assert.rejects(site.handle('alice', { type: SECURE_SUM_TYPE, step: 'share', session: 's1', secagg: { type: 'secagg/roster', clients: 'x' } }), isCode('PLX_ERR_STATS_SECURE_MESSAGE', 'malformed roster'))
     assert.equal(site.openSessions, 0)
     // Another analyst may use the same session name: sessions are per analyst.
     await site.handle('alice', open())
@@ -510,5 +526,46 @@ describe('SecureSumSite', () => {
     assert.equal(site.openSessions, 0)
     release!()
     await assert.rejects(first, isCode('PLX_ERR_STATS_SECURE_MESSAGE', 'ended while the site computed'))
+  })
+})
+
+describe('secure sums: keys signed by the sites', () => {
+  it('a site answers only as itself', async () => {
+    const site0 = makeSites(new Map([[site(0), Float64Array.of(1)]])).get(site(0))!
+    const open = { type: SECURE_SUM_TYPE, step: 'open', session: 's', site: site(1), sites: 3, length: 1, threshold: 2 / 3, fractionBits: 64, limbs: 12, query: null }
+    await assert.rejects(site0.handle('analyst', open), isCode('PLX_ERR_STATS_SECURE_MESSAGE', `this site is ${site(0)}`))
+  })
+
+  it('an analyst that swaps a site\'s keys for its own gets nothing: every site refuses to share', async () => {
+    // Arrange: the analyst relays the roster with site 1's keys replaced by keys it made itself.
+    const inputs = inputsFor(4, 8, 21)
+    const net = network(makeSites(inputs), () => false, true)
+    const mine = new SecAggClient(secureSumConfig('q', 8, 4, 2 / 3, fixedPointEncoding()), site(1)).advertiseKeys()
+    const refusedBy: string[] = []
+    const mitm: SecureSumCall = async (peer, message, timeoutMs) => {
+      const m = message as { step?: string, secagg?: { clients?: Array<{ client: string }> } }
+      if (m.step !== 'share') return await net.call(peer, message, timeoutMs)
+      const clients = m.secagg?.clients?.map(e => e.client === site(1) ? { ...e, cPublicKey: mine.cPublicKey, sPublicKey: mine.sPublicKey } : e)
+      try {
+        return await net.call(peer, { ...message, secagg: { ...m.secagg, clients } }, timeoutMs)
+      } catch (err) {
+        if (isPlexusError(err, 'PLX_ERR_STATS_SECURE_MESSAGE') && err.message.includes(`keys for '${site(1)}' that it did not sign`)) refusedBy.push(peer)
+        throw err
+      }
+    }
+    // Act + Assert
+    await assert.rejects(runSecureSum({ session: 'q', sites: siteIds(4), length: 8, query: null, call: mitm, deadlineMs: 10_000 }), isCode('PLX_ERR_STATS_SECURE_SUM'))
+    assert.deepEqual(refusedBy.sort(), siteIds(4).sort(), 'every site saw the forged key and refused')
+  })
+
+  it('the analyst leaves out a site whose keys come without its signature', async () => {
+    const inputs = inputsFor(4, 8, 22)
+    const net = network(makeSites(inputs))
+    const unsigned: SecureSumCall = async (peer, message, timeoutMs) => {
+      const reply = await net.call(peer, message, timeoutMs)
+      return peer === site(2) && reply.step === 'open' ? { ...reply, keySignature: undefined } : reply
+    }
+    const result = await runSecureSum({ session: 'q', sites: siteIds(4), length: 8, query: null, call: unsigned, deadlineMs: 10_000 })
+    assertExact(result, inputs, [site(0), site(1), site(3)])
   })
 })
