@@ -46,7 +46,7 @@ describe('dashboard: shell and network panel', () => {
     const self = devnet.nodes[0]?.peerId ?? ''
     const peer = devnet.nodes[1]?.peerId ?? ''
     // The peer appears once its advert arrived (the devnet waited for the nodes to see each other).
-    await dash.page.locator('table').getByTitle(peer).waitFor()
+    await dash.page.locator('table').getByTitle(peer, { exact: true }).waitFor()
     assert.ok(await dash.page.locator('.peer-graph').isVisible())
     assert.match(await dash.page.locator('.top').innerText(), new RegExp(self.slice(0, 8)))
     await dash.screenshot('network')
