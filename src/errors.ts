@@ -158,7 +158,6 @@ export const ERRORS = {
   PLX_ERR_LEDGER_STORE: { message: "The ledger store '%s' failed: %s", status: 500, type: 'server_error' },
   PLX_ERR_LEDGER_CORRUPT: { message: "The ledger store '%s' is damaged: %s", status: 500, type: 'server_error' },
   PLX_ERR_LEDGER_REWARDS_CONFIG: { message: 'Invalid reward setting: %s', status: 400, type: 'invalid_request_error' },
-  PLX_ERR_LEDGER_SCORE_INVALID: { message: 'Peer score refused: %s', status: 400, type: 'invalid_request_error' },
   PLX_ERR_LEDGER_PROTOCOL: { message: 'Ledger message refused: %s', status: 400, type: 'invalid_request_error' },
 
   // Governance: proposals, votes, tallies

@@ -43,6 +43,8 @@ export const PARAMS: Readonly<Record<string, ParamSpec>> = {
   'ledger.weights.flSample': weight('flSample'),
   'ledger.weights.statsQuery': weight('statsQuery'),
   'ledger.weights.uptime': weight('uptime'),
+  'ledger.commitSeconds': { schema: z.number().int().min(60).max(7 * DaySeconds), get: c => c.ledger.commitSeconds, set: (c, v: number) => { c.ledger.commitSeconds = v }, help: 'window for uptime-score commitments after an epoch (s)' },
+  'ledger.revealSeconds': { schema: z.number().int().min(60).max(7 * DaySeconds), get: c => c.ledger.revealSeconds, set: (c, v: number) => { c.ledger.revealSeconds = v }, help: 'window for uptime-score reveals after the commit window (s)' },
   'ledger.epochSeconds': { schema: z.number().int().min(60).max(94_672_800), get: c => c.ledger.epochSeconds, set: (c, v: number) => { c.ledger.epochSeconds = v }, help: 'length of a reward epoch (s)' },
   'stats.disclosure.tab': disclosure('tab', Count, 'nfilter.tab: smallest non-zero table cell'),
   'stats.disclosure.subset': disclosure('subset', Count, 'nfilter.subset: smallest subset'),

@@ -42,7 +42,7 @@ export interface GovernanceComponents {
     /** Calls `fn` with each peer that connects (identified); returns how to stop. */
     onPeer: (fn: (peerId: string) => void) => () => void
   } | null
-  /** Micro-token balances from the reward epochs settled (ended) at or before `timeMs`. */
+  /** Micro-token balances from the reward epochs settled (ended, and their score windows passed) at or before `timeMs`. */
   balancesAt: (timeMs: number) => Promise<Map<string, bigint>>
 }
 

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../logger.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import type { Signer } from '../crypto/signing.js'
@@ -20,7 +21,10 @@ import { entryId, isRecord, signRecord, verifyEntry, type LedgerEntry, type Reco
 import { countersignReceipt, signReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
 import type { ReceiptKeeper } from './inference.js'
 import { SpotChecker } from './spot-check.js'
-import { balances, epochOf, settleEpoch, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
+import { addUptime, balances, settleEpoch, settlementTime, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
+import { SCORE_OUTCOMES, isScoreRecord, tallyScores, type ScoreOutcome } from './scores.js'
+import { UptimeScorer } from './uptime.js'
+import { deleteMeta, getMeta, setMeta } from './store.js'
 
 export interface LedgerConfig {
   /** Seconds between signed heads this node publishes. */
@@ -35,6 +39,10 @@ export interface LedgerConfig {
   spotCheckFraction: number
   /** Spot-check mismatches after which a provider is excluded from routing. */
   maxMismatches: number
+  /** After an epoch: the window for uptime-score commitments, then the one for reveals (s). */
+  commitSeconds: number
+  revealSeconds: number
+  uptime: { probeIntervalSeconds: number }
 }
 
 export interface BooksComponents {
@@ -52,6 +60,8 @@ export interface RewardsReport {
   /** Receipts counted, and refused. */
   counted: number
   rejected: number
+  /** Uptime-score records and scores ignored over the settled epochs, by reason (scores.ts). */
+  scoresIgnored: Record<ScoreOutcome, number>
   /** Peers whose logs were read (this node first). */
   logs: string[]
   /** Peers whose logs could not be read. */
@@ -67,6 +77,7 @@ export class Books implements ReceiptKeeper {
   readonly #c: BooksComponents
   #network: PlexusNetwork | null = null
   #spot: SpotChecker | null = null
+  #uptime: UptimeScorer | null = null
 
   constructor (components: BooksComponents) {
     this.#c = components
@@ -76,6 +87,8 @@ export class Books implements ReceiptKeeper {
   }
 
   get service (): LedgerService | null { return this.#service }
+  /** This node's uptime probes and scores (null when the node is not on a network). */
+  get uptime (): UptimeScorer | null { return this.#uptime }
   /** Spot checks of peers' work (null when the node is not on a network). */
   get spotChecks (): SpotChecker | null { return this.#spot }
   get peerId (): string { return this.signer.peerId }
@@ -94,6 +107,19 @@ export class Books implements ReceiptKeeper {
       settings: () => ({ fraction: config().spotCheckFraction, maxMismatches: config().maxMismatches })
     })
     this.#spot.restore(this.entries(), this.signer.peerId)
+    this.#uptime = new UptimeScorer({
+      signer: this.signer,
+      peers: () => network.table.list().map(e => e.peerId),
+      ping: async (peer, signal) => await network.libp2p.services.ping.ping(peerIdFromString(peer), { signal }),
+      note: body => this.note(body),
+      has: id => this.log.receipt(id) != null,
+      getMeta: key => getMeta(this.log.db, key),
+      setMeta: (key, value) => { if (value == null) deleteMeta(this.log.db, key); else setMeta(this.log.db, key, value) },
+      params: () => this.#params(),
+      probeIntervalSeconds: () => config().uptime.probeIntervalSeconds,
+      logger: this.#c.logger
+    })
+    this.#uptime.start()
     const every = Math.max(1, this.#c.config().headIntervalSeconds) * 1000
     this.#timer = setInterval(() => { void this.publishHead().catch(err => this.#c.logger.debug({ err: (err as Error).message }, 'head not published')) }, every)
     this.#timer.unref()
@@ -101,6 +127,7 @@ export class Books implements ReceiptKeeper {
 
   async stop (): Promise<void> {
     if (this.#timer != null) clearInterval(this.#timer)
+    this.#uptime?.stop()
     await this.#spot?.stop()
     await this.#service?.stop().catch(() => {})
     this.log.close()
@@ -145,7 +172,7 @@ export class Books implements ReceiptKeeper {
     const c = this.#c.config()
     const genesisMs = Date.parse(c.genesis)
     if (!Number.isFinite(genesisMs)) throw new PlexusError('PLX_ERR_LEDGER_REWARDS_CONFIG', [`ledger.genesis '${c.genesis}' is not a date`])
-    return { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights }
+    return { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights, commitSeconds: c.commitSeconds, revealSeconds: c.revealSeconds }
   }
 
   /** Every entry of this node's log, oldest first. */
@@ -156,10 +183,10 @@ export class Books implements ReceiptKeeper {
     }
   }
 
-  /** Every receipt of this node's log, then of each peer's (fetched over the ledger protocol). */
-  async #allReceipts (): Promise<{ receipts: SignedReceipt[], logs: string[], unreachable: string[] }> {
-    const receipts: SignedReceipt[] = []
-    for (const e of this.entries()) if (!isRecord(e)) receipts.push(e)
+  /** Every receipt and uptime-score record of this node's log, then of each peer's (fetched over the ledger protocol). */
+  async #allReceipts (): Promise<{ receipts: LedgerEntry[], logs: string[], unreachable: string[] }> {
+    const receipts: LedgerEntry[] = []
+    for (const e of this.entries()) if (counts(e)) receipts.push(e)
     const logs = [this.signer.peerId]
     const unreachable: string[] = []
     const service = this.#service
@@ -180,39 +207,56 @@ export class Books implements ReceiptKeeper {
   }
 
   /** Receipts already read from each peer's log, up to `size` (a log only grows). */
-  readonly #peerLogs = new Map<string, { size: number, receipts: SignedReceipt[] }>()
+  readonly #peerLogs = new Map<string, { size: number, receipts: LedgerEntry[] }>()
 
   /**
    * A peer's receipts up to its latest signed head, fetching only what was added since the last
    * read. A head smaller than what was read (a rewritten log: the head book convicts it) starts
    * over.
    */
-  async #peerReceipts (service: LedgerService, peer: string): Promise<SignedReceipt[]> {
+  async #peerReceipts (service: LedgerService, peer: string): Promise<LedgerEntry[]> {
     const head = await service.fetchHead(peer)
     const size = head?.head.size ?? 0
     let known = this.#peerLogs.get(peer)
     if (known == null || known.size > size) known = { size: 0, receipts: [] }
-    const added: SignedReceipt[] = []
+    const added: LedgerEntry[] = []
     for (let start = known.size; start < size; start += 100) {
-      for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) if (!isRecord(e.receipt)) added.push(e.receipt)
+      for (const e of await service.fetchReceipts(peer, start, Math.min(size, start + 100))) if (counts(e.receipt)) added.push(e.receipt)
     }
     const updated = { size, receipts: added.length === 0 ? known.receipts : [...known.receipts, ...added] }
     this.#peerLogs.set(peer, updated)
     return updated.receipts
   }
 
-  /** Settles every finished epoch from the logs this node can read. */
+  /**
+   * Settles every epoch whose commit and reveal windows have passed, from the logs this node can
+   * read: points from receipts plus uptime points from the revealed scores.
+   */
   async rewards (): Promise<RewardsReport> {
     const p = this.#params()
     const { receipts, logs, unreachable } = await this.#allReceipts()
-    const byEpoch = tallyReceipts(p, receipts)
-    const current = epochOf(p, Date.now())
-    const epochs = [...byEpoch.keys()].filter(e => e >= 0 && e < current).sort((a, b) => a - b).map(e => settleEpoch(p, e, byEpoch.get(e)!.points))
+    const byEpoch = tallyReceipts(p, receipts.filter(e => !isRecord(e)))
+    const scores = tallyScores(p, receipts.filter(e => isRecord(e)))
+    const now = Date.now()
+    const settled = [...new Set([...byEpoch.keys(), ...scores.keys()])].filter(e => e >= 0 && settlementTime(p, e) <= now).sort((a, b) => a - b)
+    const scoresIgnored = Object.fromEntries(SCORE_OUTCOMES.map(o => [o, 0])) as Record<ScoreOutcome, number>
+    const epochs = settled.map(e => {
+      const uptime = scores.get(e)?.uptime ?? new Map<string, number>()
+      for (const o of SCORE_OUTCOMES) if (o !== 'invalid') scoresIgnored[o] += scores.get(e)?.ignored[o] ?? 0
+      const points = addUptime(p, byEpoch.get(e) ?? { points: new Map(), counted: 0, rejected: 0 }, uptime).points
+      return settleEpoch(p, e, points, uptime)
+    })
+    scoresIgnored.invalid = [...scores.values()][0]?.ignored.invalid ?? 0
     let counted = 0
     let rejected = 0
     for (const t of byEpoch.values()) { counted += t.counted; rejected += t.rejected }
     const bal: Record<string, string> = {}
     for (const [peer, v] of balances(epochs)) bal[peer] = v.toString()
-    return { epochs, balances: bal, counted, rejected, logs, unreachable }
+    return { epochs, balances: bal, counted, rejected, scoresIgnored, logs, unreachable }
   }
+}
+
+/** What settlement reads from a log: receipts and uptime-score records. */
+function counts (e: LedgerEntry): boolean {
+  return !isRecord(e) || isScoreRecord(e)
 }

@@ -12,8 +12,10 @@ export const RECEIPT_COUNTERSIGN_DOMAIN = 'receipt-countersign'
 export const TREE_HEAD_DOMAIN = 'tree-head'
 /** A log's signed answer to "prove that head A is a prefix of head B". */
 export const CONSISTENCY_DOMAIN = 'consistency-proof'
-/** A peer-score commitment (signed) and the hash it commits to. */
+/** The hash an uptime-score commitment commits to (scores.ts). */
 export const SCORE_COMMIT_DOMAIN = 'score-commit'
+/** What a scorer signs to derive its secret salt for an epoch (never published as a signature). */
+export const SCORE_SALT_DOMAIN = 'score-salt'
 
 /** A receipt is a few hundred bytes; anything far larger is not one. */
 export const MAX_RECEIPT_BYTES = 4096

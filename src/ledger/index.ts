@@ -31,10 +31,15 @@ export { LedgerLog, MAX_RECEIPT_RANGE, type LedgerLogInit, type AppendResult, ty
 export { openLedgerDb } from './store.js'
 export { HeadBook, EquivocationSchema, verifyEquivocation, type Equivocation, type ObserveResult, type SeenHead, type HeadStatus } from './heads.js'
 export {
-  DEFAULT_WEIGHTS, EMISSION_SECONDS, MICRO_PER_TOKEN, MONTH_SECONDS, MAX_TOKENS_PER_NODE, ScoreRound, addUptime, balances, commitScore,
-  emissionEpochs, epochBounds, epochOf, nodeCap, pointsFromReceipts, rewardRoot, scoreCommitment, settleEpoch, tallyReceipts,
-  type RewardParams, type RewardTable, type RewardRow, type RewardWeights, type EpochPoints, type SignedScoreCommit, type ScoreReveal
+  DEFAULT_WEIGHTS, DEFAULT_SCORE_WINDOW_SECONDS, EMISSION_SECONDS, MICRO_PER_TOKEN, MONTH_SECONDS, MAX_TOKENS_PER_NODE, addUptime, balances,
+  emissionEpochs, epochBounds, epochOf, nodeCap, pointsFromReceipts, rewardRoot, scoreWindows, settleEpoch, settlementTime, tallyReceipts,
+  type RewardParams, type RewardTable, type RewardRow, type RewardWeights, type EpochPoints
 } from './rewards.js'
+export {
+  MAX_SCORED_PEERS, SCORE_OUTCOMES, scoreCommitment, scoreCommitRecord, scoreRevealRecord, scoreRecordIds, scoreSalt, tallyScores,
+  type ScoreOutcome, type ScoreTally, type UptimeScores
+} from './scores.js'
+export { UptimeScorer, type UptimeComponents } from './uptime.js'
 export {
   LEDGER_PROTOCOL, LedgerService, LedgerRequestSchema, MAX_LEDGER_FRAME_BYTES, MAX_RECEIPTS_PER_REQUEST, answer, ledgerTopic, serveStream,
   type LedgerRequest, type LedgerResponse, type LedgerServiceComponents, type LedgerServiceInit, type LedgerNetStats, type LedgerLibp2p

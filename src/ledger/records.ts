@@ -1,7 +1,7 @@
 /**
  * Records: statements one node makes on its own log and signs alone — the outcome of a spot
  * check of another peer's work, a governance proposal or vote it cast, the outcome of a tally, a
- * parameter change it applied. Unlike receipts (work between two parties, signed by both), a
+ * parameter change it applied, its uptime scores of its peers (committed, then revealed). Unlike receipts (work between two parties, signed by both), a
  * record has one author; it goes into the author's log next to its receipts, so the same Merkle
  * tree, heads and proofs cover it. `data` is the kind's own content, bounded in size.
  *
@@ -18,7 +18,7 @@ export const RECORD_DOMAIN = 'record'
 /** A record's canonical JSON is at most this large. */
 export const MAX_RECORD_BYTES = 16 * 1024
 
-export const RECORD_KINDS = ['spot-check', 'proposal', 'vote', 'outcome', 'applied'] as const
+export const RECORD_KINDS = ['spot-check', 'proposal', 'vote', 'outcome', 'applied', 'score-commit', 'score-reveal'] as const
 export type RecordKind = (typeof RECORD_KINDS)[number]
 
 export const RecordBodySchema = z.strictObject({

@@ -17,19 +17,19 @@
  *
  * **Points.** From verified receipts whose `endedAt` falls in the epoch, credited to the provider:
  * prompt and completion tokens served (inference), samples trained (fl-round), queries answered
- * (stats-query), each times a weight (parameters, to become votable). Uptime points come from peer
- * scores gathered by commit-then-reveal (`ScoreRound`): the median of the scores revealed for a
- * node (per mille) times the uptime weight.
+ * (stats-query), each times a weight (governable parameters). Uptime points come from the peers'
+ * scores, committed and then revealed in their logs (scores.ts): the lower median of the scores
+ * revealed for a node (per mille) times the uptime weight.
+ *
+ * **Settlement time.** Scores of an epoch are committed in the `commitSeconds` after it ends and
+ * revealed in the `revealSeconds` after that, so an epoch is settled only when both windows have
+ * passed (`settlementTime`); from then on nothing can change its table.
  *
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto'
-import { z } from 'zod'
-import { canonicalJson, signPayload, signingBytes } from '../crypto/signing.js'
+import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
-import { SCORE_COMMIT_DOMAIN } from './constants.js'
 import { MerkleTree, toHex } from './merkle.js'
-import { verifyByPeer, type PeerSigner } from './peer-keys.js'
 import { verifyReceipt, type SignedReceipt } from './receipts.js'
 
 export const MICRO_PER_TOKEN = 1_000_000n
@@ -59,9 +59,15 @@ export interface RewardParams {
   emissionSeconds?: number
   /** Tokens a node can earn over the emission period (default 1,500). */
   tokensPerNode?: bigint
+  /** After an epoch ends: the window for score commitments, then the one for reveals (default 300 s each). */
+  commitSeconds?: number
+  revealSeconds?: number
 }
 
-interface Resolved { genesisMs: number, epochMs: bigint, emissionMs: bigint, totalMicro: bigint, weights: Record<keyof RewardWeights, bigint> }
+/** The default commit and reveal windows (as `ledger.commitSeconds`, `ledger.revealSeconds`). */
+export const DEFAULT_SCORE_WINDOW_SECONDS = 300
+
+interface Resolved { genesisMs: number, epochMs: bigint, emissionMs: bigint, totalMicro: bigint, weights: Record<keyof RewardWeights, bigint>, commitMs: number, revealMs: number }
 
 function config (why: string): PlexusError {
   return new PlexusError('PLX_ERR_LEDGER_REWARDS_CONFIG', [why])
@@ -81,7 +87,26 @@ function resolve (p: RewardParams): Resolved {
     if (!Number.isSafeInteger(v) || v < 0) throw config(`weight ${k} must be a non-negative whole number`)
     weights[k] = BigInt(v)
   }
-  return { genesisMs: p.genesisMs, epochMs: BigInt(p.epochSeconds) * 1000n, emissionMs: BigInt(emission) * 1000n, totalMicro: total, weights }
+  const windowMs = (name: string, v: number | undefined): number => {
+    const s = v ?? DEFAULT_SCORE_WINDOW_SECONDS
+    if (!Number.isSafeInteger(s) || s < 1 || s > EMISSION_SECONDS) throw config(`${name} must be a whole number from 1 to ${EMISSION_SECONDS}`)
+    return s * 1000
+  }
+  const commitMs = windowMs('commitSeconds', p.commitSeconds)
+  const revealMs = windowMs('revealSeconds', p.revealSeconds)
+  return { genesisMs: p.genesisMs, epochMs: BigInt(p.epochSeconds) * 1000n, emissionMs: BigInt(emission) * 1000n, totalMicro: total, weights, commitMs, revealMs }
+}
+
+/** The commit and reveal windows after an epoch, in ms. */
+export function scoreWindows (p: RewardParams): { commitMs: number, revealMs: number } {
+  const { commitMs, revealMs } = resolve(p)
+  return { commitMs, revealMs }
+}
+
+/** When an epoch can be settled: its end plus the commit and reveal windows (ms). */
+export function settlementTime (p: RewardParams, epoch: number): number {
+  const { commitMs, revealMs } = resolve(p)
+  return epochBounds(p, epoch).end + commitMs + revealMs
 }
 
 /** The epoch containing `timeMs` (−1 before genesis). */
@@ -186,12 +211,20 @@ export function addUptime (p: RewardParams, t: EpochPoints, uptime: ReadonlyMap<
   return { ...t, points }
 }
 
-export interface RewardRow { peer: string, points: string, rewardMicro: string }
+export interface RewardRow {
+  peer: string
+  points: string
+  /** The node's uptime score (median of its peers' revealed scores, per mille), or null when unscored. */
+  uptime: number | null
+  rewardMicro: string
+}
 
 export interface RewardTable {
   epoch: number
   start: number
   end: number
+  /** When the table became final: the end plus the commit and reveal windows (ms). */
+  settledAt: number
   capMicro: string
   poolMicro: string
   paidMicro: string
@@ -202,8 +235,8 @@ export interface RewardTable {
   root: string
 }
 
-/** Splits the epoch's pool by points (see the module comment). */
-export function settleEpoch (p: RewardParams, epoch: number, points: ReadonlyMap<string, bigint>): RewardTable {
+/** Splits the epoch's pool by points (see the module comment); `uptime` fills the rows' uptime column. */
+export function settleEpoch (p: RewardParams, epoch: number, points: ReadonlyMap<string, bigint>, uptime: ReadonlyMap<string, number> = new Map()): RewardTable {
   const cap = nodeCap(p, epoch)
   const eligible = [...points].filter(([, v]) => v > 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   const total = eligible.reduce((s, [, v]) => s + v, 0n)
@@ -213,10 +246,10 @@ export function settleEpoch (p: RewardParams, epoch: number, points: ReadonlyMap
     const share = (pool * v) / total
     const reward = share < cap ? share : cap
     paid += reward
-    return { peer, points: v.toString(), rewardMicro: reward.toString() }
+    return { peer, points: v.toString(), uptime: uptime.get(peer) ?? null, rewardMicro: reward.toString() }
   })
   const { start, end } = epochBounds(p, epoch)
-  return { epoch, start, end, capMicro: cap.toString(), poolMicro: pool.toString(), paidMicro: paid.toString(), totalPoints: total.toString(), rows, root: rewardRoot(epoch, rows) }
+  return { epoch, start, end, settledAt: settlementTime(p, epoch), capMicro: cap.toString(), poolMicro: pool.toString(), paidMicro: paid.toString(), totalPoints: total.toString(), rows, root: rewardRoot(epoch, rows) }
 }
 
 /** The Merkle root of a table's rows (each leaf: canonical JSON of { epoch, ...row }). */
@@ -236,122 +269,4 @@ export function balances (tables: Iterable<RewardTable>): Map<string, bigint> {
     for (const row of t.rows) out.set(row.peer, (out.get(row.peer) ?? 0n) + BigInt(row.rewardMicro))
   }
   return out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commit-then-reveal peer scores
-
-const ScoreCommitSchema = z.strictObject({
-  v: z.literal(1),
-  round: z.string().min(1).max(128),
-  scorer: z.string().min(1).max(128),
-  subject: z.string().min(1).max(128),
-  commitment: z.string().regex(/^[0-9a-f]{64}$/)
-})
-export const SignedScoreCommitSchema = z.strictObject({ commit: ScoreCommitSchema, signature: z.string().max(128) })
-export type SignedScoreCommit = z.output<typeof SignedScoreCommitSchema>
-
-export const ScoreRevealSchema = z.strictObject({
-  v: z.literal(1),
-  round: z.string().min(1).max(128),
-  scorer: z.string().min(1).max(128),
-  subject: z.string().min(1).max(128),
-  /** Per mille (0–1000). */
-  score: z.number().int().min(0).max(1000),
-  salt: z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, 'at least 16 random bytes, base64url')
-})
-export type ScoreReveal = z.output<typeof ScoreRevealSchema>
-
-/**
- * H(domain ‖ round ‖ scorer ‖ subject ‖ score ‖ salt). The scorer is inside the hash, so copying
- * another scorer's commitment is useless: it can only be opened by a reveal naming that scorer.
- */
-export function scoreCommitment (reveal: Omit<ScoreReveal, 'v'>): string {
-  return createHash('sha256').update(signingBytes(SCORE_COMMIT_DOMAIN, { v: 1, ...reveal })).digest('hex')
-}
-
-/** A scorer's commitment, signed, and the reveal to send later. */
-export function commitScore (scorer: PeerSigner, round: string, subject: string, score: number, salt: string): { commit: SignedScoreCommit, reveal: ScoreReveal } {
-  const parsed = ScoreRevealSchema.safeParse({ v: 1, round, scorer: scorer.peerId, subject, score, salt })
-  if (!parsed.success) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', [z.prettifyError(parsed.error).replace(/\n/g, ' ')])
-  const reveal = parsed.data
-  const commit = { v: 1 as const, round, scorer: scorer.peerId, subject, commitment: scoreCommitment(reveal) }
-  return { commit: { commit, signature: signPayload(scorer, SCORE_COMMIT_DOMAIN, commit) }, reveal }
-}
-
-export type CommitOutcome = 'accepted' | 'duplicate' | 'late'
-export type RevealOutcome = 'accepted' | 'no-commit' | 'early' | 'late' | 'mismatch' | 'duplicate'
-
-/**
- * One round of peer scoring: commitments until `commitDeadline`, reveals from then until
- * `revealDeadline` (ms). Reveals without a commitment, outside the window, or not matching their
- * commitment are ignored (and counted). A scorer's first commitment per subject is the one that
- * counts; nobody scores itself.
- */
-export class ScoreRound {
-  readonly round: string
-  readonly commitDeadline: number
-  readonly revealDeadline: number
-  readonly #commits = new Map<string, string>()
-  readonly #scores = new Map<string, Map<string, number>>()
-  readonly ignored: Record<Exclude<CommitOutcome | RevealOutcome, 'accepted'>, number> = { duplicate: 0, late: 0, 'no-commit': 0, early: 0, mismatch: 0 }
-
-  constructor (init: { round: string, commitDeadline: number, revealDeadline: number }) {
-    if (!(init.revealDeadline > init.commitDeadline)) throw config('the reveal deadline must come after the commit deadline')
-    this.round = init.round
-    this.commitDeadline = init.commitDeadline
-    this.revealDeadline = init.revealDeadline
-  }
-
-  /** Throws `PLX_ERR_LEDGER_SCORE_INVALID` for a malformed or badly signed commitment. */
-  commit (value: unknown, now: number): CommitOutcome {
-    const r = SignedScoreCommitSchema.safeParse(value)
-    if (!r.success) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', ['malformed commitment'])
-    const { commit, signature } = r.data
-    if (commit.round !== this.round) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', [`commitment for round '${commit.round}', not '${this.round}'`])
-    if (commit.scorer === commit.subject) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', ['a node cannot score itself'])
-    if (!verifyByPeer(commit.scorer, SCORE_COMMIT_DOMAIN, commit, signature)) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', [`commitment not signed by ${commit.scorer}`])
-    return this.#count(this.#commitChecked(commit.scorer, commit.subject, commit.commitment, now))
-  }
-
-  #commitChecked (scorer: string, subject: string, commitment: string, now: number): CommitOutcome {
-    if (now >= this.commitDeadline) return 'late'
-    const key = `${scorer} ${subject}`
-    if (this.#commits.has(key)) return 'duplicate'
-    this.#commits.set(key, commitment)
-    return 'accepted'
-  }
-
-  /** Throws `PLX_ERR_LEDGER_SCORE_INVALID` for a malformed reveal; otherwise says what became of it. */
-  reveal (value: unknown, now: number): RevealOutcome {
-    const r = ScoreRevealSchema.safeParse(value)
-    if (!r.success || r.data.round !== this.round) throw new PlexusError('PLX_ERR_LEDGER_SCORE_INVALID', ['malformed reveal, or for another round'])
-    const rev = r.data
-    const key = `${rev.scorer} ${rev.subject}`
-    const committed = this.#commits.get(key)
-    if (committed == null) return this.#count('no-commit')
-    if (now < this.commitDeadline) return this.#count('early')
-    if (now >= this.revealDeadline) return this.#count('late')
-    if (scoreCommitment(rev) !== committed) return this.#count('mismatch')
-    let bySubject = this.#scores.get(rev.subject)
-    if (bySubject == null) { bySubject = new Map(); this.#scores.set(rev.subject, bySubject) }
-    if (bySubject.has(rev.scorer)) return this.#count('duplicate')
-    bySubject.set(rev.scorer, rev.score)
-    return 'accepted'
-  }
-
-  #count<T extends CommitOutcome | RevealOutcome> (outcome: T): T {
-    if (outcome !== 'accepted') this.ignored[outcome as Exclude<T, 'accepted'>]++
-    return outcome
-  }
-
-  /** Per subject, the (lower) median of its revealed scores: one liar cannot move it far. */
-  medians (): Map<string, number> {
-    const out = new Map<string, number>()
-    for (const subject of [...this.#scores.keys()].sort()) {
-      const s = [...this.#scores.get(subject)!.values()].sort((a, b) => a - b)
-      out.set(subject, s[Math.floor((s.length - 1) / 2)]!)
-    }
-    return out
-  }
 }

@@ -95,6 +95,10 @@ export function setMeta (db: Db, key: string, value: string): void {
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
 }
 
+export function deleteMeta (db: Db, key: string): void {
+  db.prepare('DELETE FROM meta WHERE key = ?').run(key)
+}
+
 /**
  * Tree hashes in the ledger file: level 0 is `entries.leaf_hash` (written with the entry, so
  * `put` at level 0 has nothing to do), higher levels are rows of `nodes`.

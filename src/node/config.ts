@@ -151,6 +151,13 @@ export const LedgerConfigSchema = z.strictObject({
   spotCheckFraction: z.number().min(0).max(1).default(0.05),
   /** Spot-check mismatches after which a provider is excluded from routing. */
   maxMismatches: z.number().int().min(1).max(1000).default(2),
+  /** After an epoch ends: seconds for uptime-score commitments, then seconds for their reveals. Settlement waits for both. */
+  commitSeconds: z.number().int().min(1).max(604_800).default(300),
+  revealSeconds: z.number().int().min(1).max(604_800).default(300),
+  /** Uptime probes: every known peer is pinged this often; the share answered per epoch is its score. */
+  uptime: z.strictObject({
+    probeIntervalSeconds: z.number().int().min(1).max(3600).default(30)
+  }).default({ probeIntervalSeconds: 30 }),
   /** Points per unit of work. */
   weights: z.strictObject({
     promptToken: z.number().int().min(0).max(1_000_000).default(1),

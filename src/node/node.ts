@@ -203,7 +203,7 @@ export class PlexusNode {
           return () => { network.libp2p.removeEventListener('peer:identify', h) }
         }
       },
-      balancesAt: async timeMs => balances((await books.rewards()).epochs.filter(e => e.end <= timeMs))
+      balancesAt: async timeMs => balances((await books.rewards()).epochs.filter(e => e.settledAt <= timeMs))
     })
     await this.#governance.start()
     this.#data = await DataRegistry.open(join(this.paths.root, 'data'))

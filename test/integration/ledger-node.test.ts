@@ -38,7 +38,8 @@ interface LedgerSummary { size: number, evidence: Array<{ signer: string, kind: 
 
 describe('the books on running nodes: rewards agree, equivocation is shown, tampering is named', { timeout: 240_000 }, () => {
   const root = tempDir('plexus-ledger-node-')
-  const ledger = { epochSeconds: EPOCH_SECONDS, genesis: new Date(GENESIS_MS).toISOString(), spotCheckFraction: 0 }
+  // Uptime scores are committed and revealed in 1 s windows after each epoch; uptime earns nothing here (ledger-uptime.test.ts).
+  const ledger = { epochSeconds: EPOCH_SECONDS, genesis: new Date(GENESIS_MS).toISOString(), spotCheckFraction: 0, commitSeconds: 1, revealSeconds: 1, weights: { uptime: 0 } }
   let a: TestNode
   let b: TestNode
   let c: TestNode
@@ -76,7 +77,8 @@ describe('the books on running nodes: rewards agree, equivocation is shown, tamp
     await waitFor('the providers to record their receipts', () => ids.every(id => b.node.books!.log.receipt(id) != null || c.node.books!.log.receipt(id) != null))
     const lastEnded = Math.max(...receipts.map(r => isRecord(r) ? 0 : r.body.endedAt))
     const boundary = GENESIS_MS + (Math.floor((lastEnded - GENESIS_MS) / (EPOCH_SECONDS * 1000)) + 1) * EPOCH_SECONDS * 1000
-    await new Promise(resolve => setTimeout(resolve, Math.max(0, boundary - Date.now()) + 50))
+    // The epoch settles when its commit and reveal windows (1 s each) have passed too.
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, boundary + 2000 - Date.now()) + 50))
     // A peer's log is read up to its latest signed head: every node signs one now (they also do every headIntervalSeconds).
     for (const n of [a, b, c]) assert.equal((await fetch(`${n.url}/api/plexus/ledger/heads`, { method: 'POST' })).status, 200)
 

@@ -142,7 +142,7 @@ export function registerLedger (program: Command): void {
       output(g.json, r, () => [
         `${r.epochs.length} settled epoch(s) from ${r.logs.length} log(s)${r.unreachable.length > 0 ? ` (${r.unreachable.length} unreachable)` : ''}; ${r.counted} receipts counted, ${r.rejected} refused.`,
         ...r.epochs.slice(-5).flatMap(t => ['', `epoch ${t.epoch} (${new Date(t.start).toISOString()}): pool ${tokens(t.poolMicro)}, paid ${tokens(t.paidMicro)}, root ${t.root.slice(0, 16)}…`,
-          table(['PEER', 'POINTS', 'REWARD'], t.rows.map(row => [shortPeerId(row.peer), row.points, tokens(row.rewardMicro)]))]),
+          table(['PEER', 'POINTS', 'UPTIME', 'REWARD'], t.rows.map(row => [shortPeerId(row.peer), row.points, row.uptime == null ? '-' : `${(row.uptime / 10).toFixed(1)}%`, tokens(row.rewardMicro)]))]),
         '',
         Object.keys(r.balances).length === 0 ? 'No balances yet.' : table(['PEER', 'BALANCE'], Object.entries(r.balances).map(([peer, v]) => [shortPeerId(peer), tokens(v)]))
       ].join('\n'))

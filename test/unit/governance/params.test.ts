@@ -30,7 +30,7 @@ describe('governable parameters', () => {
   it('applies every parameter to the running configuration in place', () => {
     const config = ConfigSchema.parse({})
     const values: Record<string, unknown> = {
-      'ledger.epochSeconds': 3600, 'router.defaultPrivacy': 'community', 'network.community.models': ['a'.repeat(64)],
+      'ledger.epochSeconds': 3600, 'ledger.commitSeconds': 120, 'ledger.revealSeconds': 180, 'router.defaultPrivacy': 'community', 'network.community.models': ['a'.repeat(64)],
       'governance.flTemplates': ['b'.repeat(64)], 'governance.mode': 'token', 'governance.quorum': 0.75, 'governance.threshold': 0.6,
       'governance.ruleThreshold': 0.8, 'governance.votingPeriodSeconds': 60, 'governance.timelockSeconds': 0,
       'stats.disclosure.glm': 0.2, 'stats.disclosure.levelsMax': 10, 'stats.disclosure.levelsDensity': 0.5, 'stats.disclosure.dominanceShare': 0.8
