@@ -48,6 +48,7 @@ export const ERRORS = {
   PLX_ERR_PULL_FAILED: { message: 'Download failed: %s', status: 502, type: 'server_error' },
   PLX_ERR_PULL_HASH_MISMATCH: { message: 'Downloaded file has sha256 %s but %s was expected; the partial file was removed', status: 502, type: 'server_error' },
   PLX_ERR_ENGINE_BUILD: { message: 'Cannot build llama.cpp from source: %s', status: 500, type: 'server_error' },
+  PLX_ERR_NATIVE_LOOP_BUILD: { message: 'Cannot build the native generation loop: %s', status: 500, type: 'server_error' },
 
   // Requests
   PLX_ERR_BAD_REQUEST: { message: '%s', status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },

@@ -8,6 +8,7 @@ import { PENALTY_WINDOW_TOKENS } from './constants.js'
 import { availableParallelism } from 'node:os'
 import { ThreadCalibrationCache, calibrateThreads, calibrationCandidates, resolveThreads } from './threads.js'
 import { describeBinary, type EngineBinary } from './engine-build.js'
+import { NativeLoop, type NativeContext, type NativeLoopStatus, type NativeModel, type NativePiece } from './native-loop.js'
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool'
 
@@ -109,6 +110,11 @@ export interface InferenceInit {
   contextSize: number
   memoryBudgetMiB: number
   defaultModel?: string
+  /**
+   * Run plain generations on the native generation loop when it is built (native-loop.ts);
+   * default true. Requests it cannot serve (resumed ones) use node-llama-cpp either way.
+   */
+  nativeLoop?: boolean
 }
 
 export interface InferenceComponents {
@@ -116,6 +122,8 @@ export interface InferenceComponents {
   logger: Logger
   /** Where auto mode (`threads: 0`) remembers its measurements; absent = in memory only. */
   threadsCacheFile?: string
+  /** Where the native loop's build lives (native-loop-build.ts); default `.cache/native-loop` of the package. */
+  nativeLoopDir?: string
 }
 
 interface LoadedModel {
@@ -130,6 +138,8 @@ interface LoadedModel {
   memoryBytes: number
   loadedAt: Date
   lastUsed: Date
+  /** The model opened by the native loop, with one context per sequence (made on first use). */
+  native: { model: NativeModel, contexts: Map<LlamaContextSequence, NativeContext> } | null
 }
 
 /**
@@ -151,6 +161,9 @@ export class InferenceEngine {
   readonly #decodeRates = new Map<string, number>()
   readonly #shutdown = new AbortController()
   #stopped = false
+  readonly #nativeLoopDir: string | undefined
+  #native: NativeLoop | null = null
+  #nativeReason: string | null = null
 
   constructor (components: InferenceComponents, init: InferenceInit) {
     this.#registry = components.registry
@@ -158,6 +171,7 @@ export class InferenceEngine {
     this.#init = init
     this.threads = resolveThreads(init.threads)
     this.#threadsCache = new ThreadCalibrationCache(components.threadsCacheFile ?? null)
+    this.#nativeLoopDir = components.nativeLoopDir
   }
 
   /** The model used when a request names none: configured default, else the first registered. */
@@ -186,9 +200,27 @@ export class InferenceEngine {
     }).then((llama) => {
       this.#binary = describeBinary(llama)
       this.#log.info(this.#binary, 'llama.cpp binary')
+      if (this.#init.nativeLoop !== false) {
+        // After node-llama-cpp: the addon links against the libraries it has loaded.
+        const { loop, reason } = NativeLoop.load(this.#binary, this.#nativeLoopDir)
+        this.#native = loop
+        this.#nativeReason = reason
+        if (loop != null) this.#log.info({ binary: loop.manifest.binary, libDir: loop.manifest.libDir }, 'native generation loop in use for plain generations')
+        else this.#log.info({ reason }, 'native generation loop not in use')
+      }
       return llama
     })
     return await this.#llama
+  }
+
+  /** Whether plain generations run on the native generation loop, and why not. */
+  nativeLoop (): NativeLoopStatus {
+    const enabled = this.#init.nativeLoop !== false
+    const manifest = this.#native?.manifest ?? NativeLoop.manifest(this.#nativeLoopDir)
+    const reason = !enabled
+      ? 'off (inference.nativeLoop / PLEXUS_NATIVE_LOOP)'
+      : this.#native != null ? null : (this.#nativeReason ?? (manifest == null ? 'not built (`plexus engine build --native-loop`)' : 'not loaded yet (no model has loaded)'))
+    return { enabled, built: manifest != null, active: enabled && this.#native != null, reason, binary: manifest?.binary ?? null }
   }
 
   /** The llama.cpp binary in use (prebuilt or local build), or null before the first model load. */
@@ -258,7 +290,9 @@ export class InferenceEngine {
       const estimate = model.fileInsights.estimateContextResourceRequirements({
         contextSize, modelGpuLayers: 0, sequences: this.#init.parallel
       })
-      const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram
+      // The native loop opens the same file memory-mapped, as node-llama-cpp does (shared pages),
+      // but has contexts of its own: count their memory a second time.
+      const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram + (this.#native != null ? estimate.cpuRam : 0)
       await this.#makeRoom(record.name, memoryBytes)
       const threads = await this.#threadsFor(record, model)
       let active = (): number => 0
@@ -277,6 +311,14 @@ export class InferenceEngine {
       // decode. With several running, wait for the check phase so that their tokens share a batch.
       active = () => pool.active
       const chatWrapper = resolveChatWrapper(model)
+      let native: LoadedModel['native'] = null
+      if (this.#native != null) {
+        try {
+          native = { model: await this.#native.loadModel(record.path), contexts: new Map() }
+        } catch (err) {
+          this.#log.warn({ model: record.name, err: (err as Error).message }, 'the native generation loop could not open the model; node-llama-cpp generates for it')
+        }
+      }
       const loaded: LoadedModel = {
         record,
         model,
@@ -288,7 +330,8 @@ export class InferenceEngine {
         embeddingQueue: Promise.resolve(),
         memoryBytes,
         loadedAt: new Date(),
-        lastUsed: new Date()
+        lastUsed: new Date(),
+        native
       }
       this.#loaded.set(record.name, loaded)
       this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
@@ -322,6 +365,7 @@ export class InferenceEngine {
     this.#loaded.delete(m.record.name)
     m.pool.close()
     if (m.embedding != null) await (await m.embedding.catch(() => null))?.dispose()
+    m.native?.model.dispose()
     await m.context.dispose()
     await m.model.dispose()
   }
@@ -423,11 +467,45 @@ export class InferenceEngine {
       this.#checkResume(m, req.resumeTokens, maxTokens)
       return { model: m.record.name, text: '', finishReason: 'length', usage: { promptTokens: withBos.length, completionTokens: maxTokens }, timings: { queuedMs: 0, firstTokenMs: 0, decodeMs: 0 } }
     }
+    const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
 
     const queuedAt = performance.now()
     const seq = await m.pool.acquire({ signal })
     const startedAt = performance.now()
     m.lastUsed = new Date()
+    let run: GenerationRun
+    try {
+      // Resumed generations replay tokens into node-llama-cpp's loop; everything else can run natively.
+      run = m.native != null && replay.length === 0
+        ? await this.#generateNative(m, m.native, seq, req, withBos, maxTokens, signal, options)
+        : await this.#generateLlama(m, seq, req, withBos, maxTokens, replay, signal, options)
+    } finally {
+      m.pool.release(seq)
+      m.lastUsed = new Date()
+    }
+    const newTokens = run.completionTokens - replay.length
+    if (newTokens >= 8 && run.decodeMs > 0) {
+      const rate = (newTokens - 1) / (run.decodeMs / 1000)
+      const previous = this.#decodeRates.get(m.record.name)
+      this.#decodeRates.set(m.record.name, previous == null ? rate : previous * 0.7 + rate * 0.3)
+    }
+    return {
+      model: m.record.name,
+      text: run.text,
+      finishReason: run.finishReason,
+      usage: { promptTokens: withBos.length, completionTokens: run.completionTokens },
+      timings: { queuedMs: startedAt - queuedAt, firstTokenMs: run.firstTokenMs, decodeMs: run.decodeMs }
+    }
+  }
+
+  /** The error for a generation stopped by its signal: the node shutting down, or the client. */
+  #abortError (): PlexusError {
+    return this.#shutdown.signal.aborted ? new PlexusError('PLX_ERR_SHUTTING_DOWN') : new PlexusError('PLX_ERR_ABORTED')
+  }
+
+  /** Generates with node-llama-cpp on the sequence `seq`. */
+  async #generateLlama (m: LoadedModel, seq: LlamaContextSequence, req: GenerateRequest, withBos: Token[], maxTokens: number, replay: number[], signal: AbortSignal, options: GenerateOptions): Promise<GenerationRun> {
+    const startedAt = performance.now()
     let firstAt = 0
     let lastAt = 0
     const generated: Token[] = []
@@ -443,15 +521,10 @@ export class InferenceEngine {
       }
       let pending: Token[] = []
       const penalties = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0 || (req.repeatPenalty ?? 1) !== 1
-      const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
       // evaluateWithMetadata with no metadata is what evaluate() wraps in a second async
       // generator; calling it directly saves that layer's promises on every token.
       const iterator = seq.evaluateWithMetadata(input, {}, {
-        temperature: req.temperature ?? 0.8,
-        topK: req.topK ?? 40,
-        topP: req.topP ?? 0.95,
-        minP: req.minP ?? 0.05,
-        seed: req.seed,
+        ...samplingDefaults(req),
         yieldEogToken: true,
         repeatPenalty: penalties
           ? {
@@ -495,9 +568,7 @@ export class InferenceEngine {
       } finally {
         await iterator.return()
       }
-      if (signal.aborted) {
-        throw this.#shutdown.signal.aborted ? new PlexusError('PLX_ERR_SHUTTING_DOWN') : new PlexusError('PLX_ERR_ABORTED')
-      }
+      if (signal.aborted) throw this.#abortError()
       if (!filter.stopped) {
         if (pending.length > 0) {
           const rest = m.model.detokenize(pending, false)
@@ -512,27 +583,84 @@ export class InferenceEngine {
       if (isPlexusError(err)) throw err
       if (signal.aborted) throw new PlexusError('PLX_ERR_ABORTED')
       throw new PlexusError('PLX_ERR_INTERNAL', [(err as Error).message], { cause: err })
-    } finally {
-      m.pool.release(seq)
-      m.lastUsed = new Date()
-    }
-    const newTokens = generated.length - (req.resumeTokens?.length ?? 0)
-    if (newTokens >= 8 && lastAt > firstAt) {
-      const rate = (newTokens - 1) / ((lastAt - firstAt) / 1000)
-      const previous = this.#decodeRates.get(m.record.name)
-      this.#decodeRates.set(m.record.name, previous == null ? rate : previous * 0.7 + rate * 0.3)
     }
     return {
-      model: m.record.name,
       text,
       finishReason,
-      usage: { promptTokens: withBos.length, completionTokens: generated.length },
-      timings: {
-        queuedMs: startedAt - queuedAt,
-        firstTokenMs: firstAt === 0 ? 0 : firstAt - startedAt,
-        decodeMs: firstAt === 0 ? 0 : lastAt - firstAt
+      completionTokens: generated.length,
+      firstTokenMs: firstAt === 0 ? 0 : firstAt - startedAt,
+      decodeMs: firstAt === 0 ? 0 : lastAt - firstAt
+    }
+  }
+
+  /**
+   * Generates on the native loop, in the context that belongs to the sequence `seq` (the slot).
+   * The loop samples, detokenises and stops at end-of-generation and `maxTokens` by itself; here
+   * only the stop sequences are applied, as pieces arrive. A stop sequence or the signal aborts
+   * the loop; tokens it sampled past that point are not counted.
+   */
+  async #generateNative (m: LoadedModel, native: NonNullable<LoadedModel['native']>, seq: LlamaContextSequence, req: GenerateRequest, withBos: Token[], maxTokens: number, signal: AbortSignal, options: GenerateOptions): Promise<GenerationRun> {
+    let ctx = native.contexts.get(seq)
+    if (ctx == null) {
+      ctx = native.model.createContext({ contextSize: m.context.contextSize, threads: m.threads })
+      native.contexts.set(seq, ctx)
+    }
+    const context = ctx
+    const filter = new StopSequenceFilter(req.stop ?? [])
+    let text = ''
+    let completionTokens = 0
+    let finishReason: FinishReason = 'length'
+    const emit = (piece: string): void => {
+      if (piece === '') return
+      text += piece
+      options.onText?.(piece)
+    }
+    const onPieces = (pieces: NativePiece[]): void => {
+      for (const [ids, piece] of pieces) {
+        if (filter.stopped || signal.aborted) return
+        completionTokens += ids.length
+        options.onPiece?.(ids, piece)
+        emit(filter.push(piece))
+        if (filter.stopped) { finishReason = 'stop'; context.abort() }
       }
     }
+    const onAbort = (): void => { context.abort() }
+    signal.addEventListener('abort', onAbort, { once: true })
+    let done
+    try {
+      if (signal.aborted) throw this.#abortError()
+      const s = samplingDefaults(req)
+      done = await context.generate(withBos, {
+        maxTokens,
+        temperature: s.temperature,
+        topK: s.topK,
+        topP: s.topP,
+        minP: s.minP,
+        // node-llama-cpp's rule for a missing seed (LlamaContext._resolveSamplerConfig).
+        seed: Math.max(0, Math.floor(req.seed ?? Date.now() / 1000)) >>> 0,
+        repeatPenalty: req.repeatPenalty ?? 1,
+        presencePenalty: req.presencePenalty ?? 0,
+        frequencyPenalty: req.frequencyPenalty ?? 0,
+        penaltyWindow: PENALTY_WINDOW_TOKENS
+      }, onPieces)
+    } catch (err) {
+      if (isPlexusError(err)) throw err
+      throw new PlexusError('PLX_ERR_INTERNAL', [(err as Error).message], { cause: err })
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+    if (signal.aborted) throw this.#abortError()
+    if (done.reason === 'error') throw new PlexusError('PLX_ERR_INTERNAL', [done.error ?? 'the native generation loop failed'])
+    if (done.reason === 'eog' && !filter.stopped) finishReason = 'stop'
+    if (!filter.stopped) {
+      if (done.restTokens.length > 0) {
+        completionTokens += done.restTokens.length
+        options.onPiece?.(done.restTokens, done.restText)
+        emit(filter.push(done.restText))
+      }
+      emit(filter.flush())
+    }
+    return { text, finishReason, completionTokens, firstTokenMs: done.firstTokenMs, decodeMs: done.decodeMs }
   }
 
   /** Resume tokens come from the network: they must be real token ids and leave room to generate. */
@@ -638,6 +766,23 @@ export class InferenceEngine {
     for (const m of [...this.#loaded.values()]) await this.#unload(m).catch(() => {})
     if (this.#llama != null) await (await this.#llama.catch(() => null))?.dispose()
   }
+}
+
+/** What one generation produced, whichever loop ran it. */
+interface GenerationRun {
+  text: string
+  finishReason: FinishReason
+  /** Tokens generated, replayed ones included. */
+  completionTokens: number
+  /** From getting a slot to the first generated token. */
+  firstTokenMs: number
+  /** From the first to the last generated token. */
+  decodeMs: number
+}
+
+/** The sampler settings both loops use, with the engine's defaults. */
+function samplingDefaults (req: SamplingOptions): { temperature: number, topK: number, topP: number, minP: number, seed: number | undefined } {
+  return { temperature: req.temperature ?? 0.8, topK: req.topK ?? 40, topP: req.topP ?? 0.95, minP: req.minP ?? 0.05, seed: req.seed }
 }
 
 function mib (bytes: number): number {

@@ -31,7 +31,9 @@ export const InferenceConfigSchema = z.strictObject({
   /** Memory the loaded models may use together, in MiB; least recently used models are unloaded to fit. */
   memoryBudgetMiB: z.number().int().min(16).default(Math.floor(totalmem() / 1024 / 1024 / 2)),
   /** Model answering requests that name no model (else the first registered). */
-  defaultModel: z.string().min(1).optional()
+  defaultModel: z.string().min(1).optional(),
+  /** Plain generations run on the native generation loop when it is built (`plexus engine build --native-loop`). */
+  nativeLoop: z.boolean().default(true)
 })
 
 export const CabinetsConfigSchema = z.strictObject({
@@ -219,6 +221,7 @@ const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'lis
   ['PLEXUS_CONTEXT_SIZE', 'inference', 'contextSize', 'int'],
   ['PLEXUS_MEMORY_BUDGET_MIB', 'inference', 'memoryBudgetMiB', 'int'],
   ['PLEXUS_DEFAULT_MODEL', 'inference', 'defaultModel', 'string'],
+  ['PLEXUS_NATIVE_LOOP', 'inference', 'nativeLoop', 'bool'],
   ['PLEXUS_CABINET_AUTOLOCK_MINUTES', 'cabinets', 'autoLockMinutes', 'int'],
   ['PLEXUS_NETWORK', 'network', 'networkId', 'string'],
   ['PLEXUS_P2P_HOST', 'network', 'host', 'string'],

@@ -295,6 +295,7 @@ export class PlexusNode {
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt.getTime()) / 1000),
       threads: this.engine.threads,
       engine: this.engine.binary(),
+      nativeLoop: this.engine.nativeLoop(),
       parallel: this.config.inference.parallel,
       contextSize: this.config.inference.contextSize,
       memoryBudgetMiB: this.config.inference.memoryBudgetMiB,

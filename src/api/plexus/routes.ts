@@ -23,6 +23,8 @@ export const NodeStatusSchema = z.object({
   threads: z.number(),
   /** The llama.cpp binary in use; null until the first model load. */
   engine: z.object({ binary: z.enum(['prebuilt', 'local build']), gpu: z.union([z.string(), z.literal(false)]), llamaCpp: z.string(), uvThreadpoolSize: z.number() }).nullable(),
+  /** The native generation loop: allowed, built, running plain generations, and why not. */
+  nativeLoop: z.object({ enabled: z.boolean(), built: z.boolean(), active: z.boolean(), reason: z.string().nullable(), binary: z.enum(['prebuilt', 'local build']).nullable() }),
   parallel: z.number(),
   contextSize: z.number(),
   memoryBudgetMiB: z.number(),

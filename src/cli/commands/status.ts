@@ -17,6 +17,7 @@ export function registerStatus (program: Command): void {
         `url         ${s.url ?? target.url}`,
         `data dir    ${s.dataDir}`,
         `inference   ${s.threads} thread(s), ${s.parallel} parallel sequence(s), context ${s.contextSize}, budget ${s.memoryBudgetMiB} MiB`,
+        `native loop ${s.nativeLoop.active ? `in use (${s.nativeLoop.binary ?? ''} binary)` : `not in use: ${s.nativeLoop.reason ?? ''}`}`,
         `queue       ${s.queue.active} running, ${s.queue.waiting} waiting`,
         `api keys    ${s.auth.activeKeys} active`,
         `default     ${s.defaultModel ?? '(none)'}`,
