@@ -140,6 +140,8 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
   }, async (request, reply) => {
     const b = request.body
     const record = await registry.add(b.path, { name: b.name, store: b.copy === true ? 'copy' : 'reference', signal: disconnectSignal(reply) })
+    // Peers learn of the change with the next advert, sent now rather than at the next interval.
+    network?.advertiseNow()
     return await reply.status(201).send(describe(record))
   })
 
@@ -167,6 +169,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
           signal,
           onProgress: p => { if (gate(p.receivedBytes, p.totalBytes)) write({ type: 'progress', ...p }) }
         })
+        if (!r.alreadyRegistered) network?.advertiseNow()
         write({ type: 'done', model: describe(r.record), resumedFrom: r.resumedFrom, alreadyRegistered: r.alreadyRegistered })
       })
     } finally {
@@ -192,6 +195,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       if (!await engine.unload(record.name)) throw busy()
     }
     const removed = registry.remove(record.name)
+    network?.advertiseNow()
     return { removed: removed.name, deletedFile: removed.owned }
   })
 }
