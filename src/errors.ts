@@ -47,6 +47,8 @@ export const ERRORS = {
   PLX_ERR_MODEL_NO_EMBEDDINGS: { message: "Model '%s' cannot produce embeddings: %s", status: 400, type: 'invalid_request_error' },
   PLX_ERR_PULL_FAILED: { message: 'Download failed: %s', status: 502, type: 'server_error' },
   PLX_ERR_PULL_HASH_MISMATCH: { message: 'Downloaded file has sha256 %s but %s was expected; the partial file was removed', status: 502, type: 'server_error' },
+  PLX_ERR_MODEL_BUSY: { message: "Model '%s' is in use (%s); retry when its requests finish", status: 409, type: 'invalid_request_error' },
+  PLX_ERR_PULL_IN_PROGRESS: { message: 'A pull of %s is already running on this node', status: 409, type: 'invalid_request_error' },
   PLX_ERR_ENGINE_BUILD: { message: 'Cannot build llama.cpp from source: %s', status: 500, type: 'server_error' },
   PLX_ERR_NATIVE_LOOP_BUILD: { message: 'Cannot build the native generation loop: %s', status: 500, type: 'server_error' },
 

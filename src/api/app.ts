@@ -7,6 +7,7 @@ import type { InferenceEngine } from '../inference/engine.js'
 import type { Router } from '../router/router.js'
 import type { PlexusNetwork } from '../p2p/network.js'
 import { networkRoutes } from './plexus/network.js'
+import { modelRoutes } from './plexus/models.js'
 import { federatedRoutes } from './plexus/federated.js'
 import { statsRoutes } from './plexus/stats.js'
 import { ledgerRoutes } from './plexus/ledger.js'
@@ -134,6 +135,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
   await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, router: components.router, metrics: components.metrics, version: components.node.version })
   await app.register(plexusRoutes, { engine: components.engine, metrics: components.metrics, node: components.node, keys: components.keys })
 
+  await app.register(modelRoutes, { engine: components.engine, network: components.network })
   await app.register(networkRoutes, { network: components.network, router: components.router })
   await app.register(federatedRoutes, { data: components.data, federated: components.federated })
   await app.register(statsRoutes, { stats: components.stats })

@@ -6,6 +6,7 @@ import type { InferenceEngine, GenerateRequest } from '../inference/engine.js'
 import type { Router, RoutedResult } from '../router/router.js'
 import { requestedLevel, type PrivacyTag } from '../router/privacy.js'
 import type { Metrics } from './metrics.js'
+import { openaiErrorBody, toPlexusError } from './errors.js'
 
 /**
  * Finds a registered model by the name a client sent. Ollama clients add `:latest` to bare names,
@@ -115,4 +116,22 @@ export function jsonWithHole (make: (hole: string) => object): (text: string) =>
   const before = json.slice(0, at)
   const after = json.slice(at + quoted.length)
   return text => before + JSON.stringify(text) + after
+}
+
+/**
+ * Writes a Server-Sent Events response: each object as a `data:` event, then `data: [DONE]`. An
+ * error after the stream started is sent as an `error` object event (the status is already 200).
+ */
+export async function streamSse (reply: FastifyReply, body: (write: (event: object) => void, writeJson: (json: string) => void) => Promise<void>): Promise<void> {
+  const stream = openStream(reply, 'text/event-stream; charset=utf-8')
+  const writeJson = (json: string): void => stream.write(`data: ${json}\n\n`)
+  const write = (event: object): void => writeJson(JSON.stringify(event))
+  try {
+    await body(write, writeJson)
+    stream.write('data: [DONE]\n\n')
+  } catch (err) {
+    if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write(openaiErrorBody(toPlexusError(err, 0)))
+  } finally {
+    stream.end()
+  }
 }

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
+import { serveFiles, type FileServer } from '../helpers/file-server.js'
 import { readFileSync, statSync, existsSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
@@ -167,25 +167,18 @@ describe('plexus CLI', () => {
 })
 
 describe('plexus models pull', () => {
-  let server: Server
+  let server: FileServer
   let base: string
   let dataDir: string
   const fixture = readFileSync(FIXTURE_MODEL)
 
   before(async () => {
     dataDir = tempDir('plexus-pull-')
-    server = createServer((req, res) => {
-      if (req.url !== '/models/stories260K.gguf') { res.writeHead(404).end('not found'); return }
-      res.writeHead(200, { 'content-length': fixture.length, etag: '"fixture"', 'accept-ranges': 'bytes' })
-      res.end(fixture)
-    })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const addr = server.address() as { port: number }
-    base = `http://127.0.0.1:${addr.port}`
+    server = await serveFiles({ '/models/stories260K.gguf': fixture })
+    base = server.url
   })
-  after(() => {
-    server.close()
+  after(async () => {
+    await server.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
 

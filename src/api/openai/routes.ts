@@ -9,8 +9,7 @@ import { fitSources, sourcesMessage, toCitations, type Citation } from '../../ca
 import { pinPrivate } from '../../router/privacy.js'
 import type { Router, NetworkModel } from '../../router/router.js'
 import { callerId } from '../plexus/cabinets.js'
-import { openaiErrorBody, toPlexusError } from '../errors.js'
-import { disconnectSignal, generateWithMetrics, jsonWithHole, openStream, requestPrivacy, resolveModelName } from '../generation.js'
+import { disconnectSignal, generateWithMetrics, jsonWithHole, requestPrivacy, resolveModelName, streamSse } from '../generation.js'
 import {
   ChatCompletionRequestSchema, CompletionRequestSchema, EmbeddingRequestSchema, ChatCompletionSchema, CompletionSchema,
   EmbeddingListSchema, ModelSchema, ModelListSchema, ErrorSchema, type ChatCompletionRequest, type CompletionRequest
@@ -224,22 +223,4 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens }
     }
   })
-}
-
-/**
- * Writes a Server-Sent Events response: each object as a `data:` event, then `data: [DONE]`. An
- * error after the stream started is sent as an `error` object event (the status is already 200).
- */
-async function streamSse (reply: import('fastify').FastifyReply, body: (write: (event: object) => void, writeJson: (json: string) => void) => Promise<void>): Promise<void> {
-  const stream = openStream(reply, 'text/event-stream; charset=utf-8')
-  const writeJson = (json: string): void => stream.write(`data: ${json}\n\n`)
-  const write = (event: object): void => writeJson(JSON.stringify(event))
-  try {
-    await body(write, writeJson)
-    stream.write('data: [DONE]\n\n')
-  } catch (err) {
-    if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write(openaiErrorBody(toPlexusError(err, 0)))
-  } finally {
-    stream.end()
-  }
 }

@@ -1,7 +1,6 @@
-import { rmSync } from 'node:fs'
 import type { Command } from 'commander'
 import { ModelRegistry, type ModelRecord } from '../../inference/registry.js'
-import { pullModel } from '../../inference/pull.js'
+import { modelNameFromUrl, pullAndRegister } from '../../inference/install.js'
 import { ensureDataDir } from '../../node/data-dir.js'
 import { resolveDataDir } from '../../node/data-dir.js'
 import { output, table, formatBytes, formatCount, type GlobalOptions } from '../output.js'
@@ -81,20 +80,16 @@ export function registerModels (program: Command): void {
     .action(async (url: string, opts: { sha256?: string, name?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const registry = registryFor(g)
-      const name = opts.name ?? decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '').replace(/\.gguf$/i, '')
+      const name = opts.name ?? modelNameFromUrl(url) ?? 'model'
       const progress = createDownloadProgress({ enabled: g.json !== true, label: name })
       const controller = new AbortController()
       const onSigint = (): void => controller.abort()
       process.once('SIGINT', onSigint)
       try {
-        const pulled = await pullModel(url, { destDir: registry.storeDir, sha256: opts.sha256, signal: controller.signal, onProgress: p => progress.update(p) })
+        const { record, resumedFrom, alreadyRegistered } = await pullAndRegister(registry, url, { name: opts.name, sha256: opts.sha256, signal: controller.signal, onProgress: p => progress.update(p) })
         progress.stop()
-        const existing = registry.findBySha256(pulled.sha256)
-        // Same bytes already registered under another file: keep one copy.
-        if (existing != null && existing.path !== pulled.path) rmSync(pulled.path, { force: true })
-        const record = existing ?? await registry.add(pulled.path, { name: name === '' ? undefined : name, store: 'move', sha256: pulled.sha256 })
-        output(g.json, { ...record, resumedFrom: pulled.resumedFrom, alreadyRegistered: existing != null }, () =>
-          existing != null ? `already registered as ${existing.name} (same sha256)` : `pulled ${record.name}${pulled.resumedFrom > 0 ? ` (resumed at ${formatBytes(pulled.resumedFrom)})` : ''}\n${describe(record)}`)
+        output(g.json, { ...record, resumedFrom, alreadyRegistered }, () =>
+          alreadyRegistered ? `already registered as ${record.name} (same sha256)` : `pulled ${record.name}${resumedFrom > 0 ? ` (resumed at ${formatBytes(resumedFrom)})` : ''}\n${describe(record)}`)
       } finally {
         progress.stop()
         process.off('SIGINT', onSigint)

@@ -123,3 +123,33 @@ export async function streamEvents (path: string, onData: (data: unknown) => voi
     }
   }
 }
+
+/**
+ * POSTs a JSON body with XMLHttpRequest, which (unlike fetch) reports upload progress:
+ * `onUpload(sent, total)` as the body goes out; resolves with the parsed answer.
+ */
+export async function postWithProgress<T> (path: string, body: unknown, onUpload: (sent: number, total: number) => void, signal?: AbortSignal): Promise<T> {
+  return await new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('POST', path)
+    for (const [k, v] of Object.entries(headers(true))) xhr.setRequestHeader(k, v)
+    xhr.upload.onprogress = e => { if (e.lengthComputable) onUpload(e.loaded, e.total) }
+    xhr.onload = () => {
+      const res = new Response(xhr.responseText === '' ? null : xhr.responseText, { status: xhr.status, statusText: xhr.statusText, headers: { 'content-type': 'application/json' } })
+      if (xhr.status >= 200 && xhr.status < 300) resolve((xhr.responseText === '' ? undefined : JSON.parse(xhr.responseText)) as T)
+      else void errorFrom(res).then(reject)
+    }
+    xhr.onerror = () => reject(new ApiError(0, 'network_error', 'The node could not be reached'))
+    xhr.onabort = () => reject(new DOMException('Aborted', 'AbortError'))
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true })
+    xhr.send(JSON.stringify(body))
+  })
+}
+
+/** A file's bytes as base64 (in slices, so large files do not overflow the call stack). */
+export async function fileBase64 (file: Blob): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(binary)
+}
