@@ -4,6 +4,7 @@ import type { DataRegistry } from '../../data/registry.js'
 import type { FederatedService } from '../../federated/service.js'
 import { BUILT_IN_TEMPLATES, jobFromTemplate } from '../../federated/templates.js'
 import { ErrorSchema } from '../openai/schemas.js'
+import { DatasetSchema, FromTemplateJobSchema, JobSummarySchema, ParticipationSchema, RoundSchema, TemplatesSchema } from './federated-schemas.js'
 
 export interface FederatedRoutesOptions {
   data: DataRegistry
@@ -12,37 +13,6 @@ export interface FederatedRoutesOptions {
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema }
 const JobId = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
-
-export const DatasetSchema = z.object({
-  name: z.string(), source: z.string(), sha256: z.string(), rows: z.number(),
-  columns: z.array(z.object({ name: z.string(), type: z.string() })), allowedColumns: z.array(z.string()), addedAt: z.string()
-})
-
-export const JobSummarySchema = z.object({
-  id: z.string(), name: z.string(), role: z.literal('coordinator'), status: z.string(), reason: z.string().nullable(), round: z.number(), rounds: z.number(),
-  roster: z.array(z.string()), pending: z.array(z.string()), declined: z.array(z.object({ peer: z.string(), reason: z.string() })),
-  parameters: z.number(), epsilon: z.number().nullable(), lastAccuracy: z.number().nullable(), createdAt: z.string(), updatedAt: z.string()
-})
-
-export const RoundSchema = z.object({
-  round: z.number(), startedAt: z.string(), finishedAt: z.string(), selected: z.array(z.string()), contributed: z.array(z.string()), dropped: z.array(z.string()),
-  trainLoss: z.number().nullable(), evaluation: z.object({ loss: z.number(), accuracy: z.number(), numExamples: z.number() }).nullable(), epsilon: z.number().nullable(),
-  /** Why the round aborted (secure aggregation below its threshold); the model did not change. */
-  aborted: z.string().optional()
-})
-
-export const ParticipationSchema = z.object({
-  jobId: z.string(), coordinator: z.string(), status: z.string(), reason: z.string().nullable(), receivedAt: z.string(), roundsTrained: z.number(), lastRound: z.number(), bytesSent: z.number(),
-  name: z.string(), dataset: z.string()
-})
-
-export const TemplateSchema = z.object({ id: z.string(), title: z.string(), description: z.string(), spec: z.record(z.string(), z.unknown()) })
-export const TemplatesSchema = z.object({
-  templates: z.array(TemplateSchema),
-  /** Template hashes governance approved (`governance.flTemplates`): offers of these are joined without review. */
-  approved: z.array(z.string())
-})
-export const FromTemplateJobSchema = JobSummarySchema.extend({ template: z.object({ id: z.string(), hash: z.string(), approved: z.boolean() }) })
 
 /** Local datasets (`/api/plexus/data`) and federated learning (`/api/plexus/fl`). */
 export const federatedRoutes: FastifyPluginAsyncZod<FederatedRoutesOptions> = async (app, { data, federated }) => {

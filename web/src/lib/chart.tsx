@@ -53,5 +53,5 @@ export function LineChart (props: { x: number[], series: Series[], xLabel: strin
     plot.current?.setData([props.x, ...props.series.map(s => s.values)] as uPlot.AlignedData)
   }, [props.x, props.series])
 
-  return <div class='chart' ref={box} role='img' aria-label={props.title} />
+  return <div class='chart' ref={box} role='img' aria-label={props.title} data-points={props.x.length} />
 }

@@ -1,5 +1,9 @@
 import type { FunctionComponent } from 'preact'
 import { NetworkPanel } from './network.js'
+import { FederatedPanel } from './federated.js'
+import { StatisticsPanel } from './statistics.js'
+import { LedgerPanel } from './ledger.js'
+import { GovernancePanel } from './governance.js'
 
 /** The dashboard's panels, in navigation order. Each is a route `#/<id>`. */
 export interface PanelEntry {
@@ -9,5 +13,9 @@ export interface PanelEntry {
 }
 
 export const PANELS: PanelEntry[] = [
-  { id: 'network', title: 'Network', component: NetworkPanel }
+  { id: 'network', title: 'Network', component: NetworkPanel },
+  { id: 'federated', title: 'Federated learning', component: FederatedPanel },
+  { id: 'statistics', title: 'Statistics', component: StatisticsPanel },
+  { id: 'ledger', title: 'Ledger and rewards', component: LedgerPanel },
+  { id: 'governance', title: 'Governance', component: GovernancePanel }
 ]
