@@ -116,6 +116,7 @@ export const ERRORS = {
   PLX_ERR_FL_JOB_NOT_FOUND: { message: "No federated learning job '%s'", status: 404, type: 'not_found_error' },
   PLX_ERR_FL_JOB_FAILED: { message: "Federated learning job '%s' failed: %s", status: 500, type: 'server_error' },
   PLX_ERR_FL_PROTOCOL: { message: 'Federated learning message refused: %s', status: 400, type: 'invalid_request_error' },
+  PLX_ERR_FL_TEMPLATE_NOT_FOUND: { message: "No federated learning job template '%s' (known: %s)", status: 404, type: 'not_found_error' },
 
   // Federated learning: models, local training, aggregation, privacy
   PLX_ERR_FL_MODEL_INVALID: { message: 'Unusable model: %s', status: 400, type: 'invalid_request_error' },

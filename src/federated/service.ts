@@ -191,6 +191,11 @@ export class FederatedService {
     return this.job(id)
   }
 
+  /** Template hashes governance approved for automatic participation. */
+  approvedTemplates (): string[] {
+    return this.#init.approvedTemplates?.() ?? []
+  }
+
   jobs (): JobSummary[] {
     return this.#store.ids().map(id => this.#store.load(id)).filter(s => s != null).map(s => this.#summary(s.state))
   }

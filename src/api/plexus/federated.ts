@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { DataRegistry } from '../../data/registry.js'
 import type { FederatedService } from '../../federated/service.js'
+import { BUILT_IN_TEMPLATES, jobFromTemplate } from '../../federated/templates.js'
 import { ErrorSchema } from '../openai/schemas.js'
+import { DatasetSchema, FromTemplateJobSchema, JobSummarySchema, ParticipationSchema, RoundSchema, TemplatesSchema } from './federated-schemas.js'
 
 export interface FederatedRoutesOptions {
   data: DataRegistry
@@ -11,29 +13,6 @@ export interface FederatedRoutesOptions {
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema }
 const JobId = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
-
-const DatasetSchema = z.object({
-  name: z.string(), source: z.string(), sha256: z.string(), rows: z.number(),
-  columns: z.array(z.object({ name: z.string(), type: z.string() })), allowedColumns: z.array(z.string()), addedAt: z.string()
-})
-
-const JobSummarySchema = z.object({
-  id: z.string(), name: z.string(), role: z.literal('coordinator'), status: z.string(), reason: z.string().nullable(), round: z.number(), rounds: z.number(),
-  roster: z.array(z.string()), pending: z.array(z.string()), declined: z.array(z.object({ peer: z.string(), reason: z.string() })),
-  parameters: z.number(), epsilon: z.number().nullable(), lastAccuracy: z.number().nullable(), createdAt: z.string(), updatedAt: z.string()
-})
-
-const RoundSchema = z.object({
-  round: z.number(), startedAt: z.string(), finishedAt: z.string(), selected: z.array(z.string()), contributed: z.array(z.string()), dropped: z.array(z.string()),
-  trainLoss: z.number().nullable(), evaluation: z.object({ loss: z.number(), accuracy: z.number(), numExamples: z.number() }).nullable(), epsilon: z.number().nullable(),
-  /** Why the round aborted (secure aggregation below its threshold); the model did not change. */
-  aborted: z.string().optional()
-})
-
-const ParticipationSchema = z.object({
-  jobId: z.string(), coordinator: z.string(), status: z.string(), reason: z.string().nullable(), receivedAt: z.string(), roundsTrained: z.number(), lastRound: z.number(), bytesSent: z.number(),
-  name: z.string(), dataset: z.string()
-})
 
 /** Local datasets (`/api/plexus/data`) and federated learning (`/api/plexus/fl`). */
 export const federatedRoutes: FastifyPluginAsyncZod<FederatedRoutesOptions> = async (app, { data, federated }) => {
@@ -74,6 +53,24 @@ export const federatedRoutes: FastifyPluginAsyncZod<FederatedRoutesOptions> = as
   app.post('/api/plexus/fl/jobs', {
     schema: { tags: ['federated'], summary: 'Create a job (this node coordinates it); the body is the job spec', body: z.record(z.string(), z.unknown()), response: { 201: JobSummarySchema, ...errors } }
   }, async (request, reply) => await reply.status(201).send(await federated.create(request.body)))
+
+  app.get('/api/plexus/fl/templates', {
+    schema: { tags: ['federated'], summary: 'Built-in job templates, and the template hashes governance approved', response: { 200: TemplatesSchema } }
+  }, async () => ({ templates: BUILT_IN_TEMPLATES.map(t => ({ ...t, spec: t.spec as Record<string, unknown> })), approved: federated.approvedTemplates() }))
+
+  app.post('/api/plexus/fl/templates/:id/jobs', {
+    schema: {
+      tags: ['federated'],
+      summary: 'Create a job from a template bound to a local dataset: { name, dataset, label, features?, classes?, rounds?, participants? }',
+      params: z.object({ id: z.string().max(64) }),
+      body: z.record(z.string(), z.unknown()),
+      response: { 201: FromTemplateJobSchema, ...errors }
+    }
+  }, async (request, reply) => {
+    const { spec, hash } = jobFromTemplate({ ...request.body, template: request.params.id }, data)
+    const job = await federated.create(spec)
+    return await reply.status(201).send({ ...job, template: { id: request.params.id, hash, approved: federated.approvedTemplates().includes(hash) } })
+  })
 
   app.get('/api/plexus/fl/jobs/:id', {
     schema: { tags: ['federated'], summary: 'A job: summary and per-round history', params: JobId, response: { 200: z.object({ job: JobSummarySchema, history: z.array(RoundSchema) }), ...errors } }

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
+import { fmt } from './ui.js'
 
 export interface Series {
   label: string
@@ -28,8 +29,10 @@ export function LineChart (props: { x: number[], series: Series[], xLabel: strin
       title: props.title,
       width: Math.max(200, el.clientWidth),
       height: props.height ?? 220,
-      scales: { x: { time: false } },
-      axes: [{ label: props.xLabel }, { label: props.yLabel ?? '' }],
+      // One x value (a first round, a first epoch) gets a range of ±1 around it, not uPlot's wide default.
+      scales: { x: { time: false, range: (_u, min, max) => min === max ? [min - 1, max + 1] : [min, max] } },
+      // Small values (rewards of a short epoch) keep their significant digits on the axis.
+      axes: [{ label: props.xLabel }, { label: props.yLabel ?? '', values: (_u, splits) => splits.map(v => fmt(v)) }],
       series: [
         { label: props.xLabel },
         ...props.series.map(s => ({
@@ -53,5 +56,5 @@ export function LineChart (props: { x: number[], series: Series[], xLabel: strin
     plot.current?.setData([props.x, ...props.series.map(s => s.values)] as uPlot.AlignedData)
   }, [props.x, props.series])
 
-  return <div class='chart' ref={box} role='img' aria-label={props.title} />
+  return <div class='chart' ref={box} role='img' aria-label={props.title} data-points={props.x.length} />
 }

@@ -30,3 +30,18 @@ export type SearchHit = z.infer<typeof HitSchema>
 export type AskResult = z.infer<typeof AskResultSchema>
 export type Citation = z.infer<typeof CitationSchema>
 export type AuditEntry = z.infer<typeof AuditEntrySchema>
+
+// Federated learning, statistics, ledger and governance panels.
+import type { DatasetSchema, FromTemplateJobSchema, JobSummarySchema, ParticipationSchema, RoundSchema, TemplatesSchema } from '../../../src/api/plexus/federated-schemas.js'
+export type Dataset = z.infer<typeof DatasetSchema>
+export type FlJob = z.infer<typeof JobSummarySchema>
+export type FlRound = z.infer<typeof RoundSchema>
+export type FlParticipation = z.infer<typeof ParticipationSchema>
+export type FlTemplates = z.infer<typeof TemplatesSchema>
+export type FlTemplateJob = z.infer<typeof FromTemplateJobSchema>
+export type { StatsResult } from '../../../src/analytics/pool.js'
+export type { StatsFunction } from '../../../src/analytics/functions.js'
+export type { LedgerEntry } from '../../../src/ledger/records.js'
+export type { RewardsReport } from '../../../src/ledger/books.js'
+export type { ProposalView } from '../../../src/governance/service.js'
+export type { Tally } from '../../../src/governance/tally.js'
