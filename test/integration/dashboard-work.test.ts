@@ -65,7 +65,7 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
       writeFileSync(join(dir, name, 'config.json'), JSON.stringify({
         federated: { autoAcceptFrom: ['*'] },
         stats: { smallCells: 'suppress', autoApprove },
-        ledger: { epochSeconds: 2 }
+        ledger: { epochSeconds: 2, commitSeconds: 1, revealSeconds: 1 }
       }))
     }
     devnet = await startDevnet({ dir, nodes: [{ args: ['--no-embedded-model'] }, { args: ['--no-embedded-model'] }], logLevel: 'warn' })
@@ -166,7 +166,7 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await verdict.waitFor()
     assert.match(await verdict.innerText(), /^Verified: \d+ entries/)
     assert.equal(await page.locator('.alert').count(), 0)
-    // Epochs last 2 s here, so the job's receipts are in a settled epoch by now.
+    // Epochs last 2 s and their score windows 1 s each, so the job's receipts are in a settled epoch by now.
     await page.getByRole('img', { name: 'Tokens earned per epoch' }).waitFor({ timeout: 30_000 })
     await dash.screenshot('ledger')
     await narrowFits('ledger')
