@@ -51,9 +51,16 @@ export function signingBytes (domain: string, payload: unknown): Uint8Array {
  * signs or checks several nested parts of one object encodes it once).
  */
 export function signingBytesOfJson (domain: string, json: string): Uint8Array {
-  if (!/^[a-z][a-z0-9-]*$/.test(domain)) throw new TypeError(`signing domain '${domain}' must be lowercase letters, digits and dashes`)
-  return new TextEncoder().encode(`plexus:${domain}:v1\n${json}`)
+  if (!checkedDomains.has(domain)) {
+    if (!/^[a-z][a-z0-9-]*$/.test(domain)) throw new TypeError(`signing domain '${domain}' must be lowercase letters, digits and dashes`)
+    if (checkedDomains.size < 256) checkedDomains.add(domain)
+  }
+  return encoder.encode(`plexus:${domain}:v1\n${json}`)
 }
+
+/** Domains already found well formed (a few constants: checked once, not per signature). */
+const checkedDomains = new Set<string>()
+const encoder = new TextEncoder()
 
 /** Anything that can sign with the node's Ed25519 key (the NodeIdentity does). */
 export interface Signer {

@@ -128,7 +128,7 @@ export class LedgerLog {
   appendMany (receipts: readonly unknown[]): AppendResult[] {
     const items = receipts.map(r => {
       const { id, json } = verifyEntryWithJson(r)
-      return { id, data: json, hash: leafHash(Buffer.from(json, 'utf8')) }
+      return { id, data: json, hash: leafHash(json) }
     })
     const ids = new Set<string>()
     for (const { id } of items) {
@@ -242,7 +242,7 @@ export class LedgerLog {
       }
       if (checked.id !== row.id) return bad(`the entry inside has id '${checked.id}'`)
       if (checked.json !== row.data) return bad('the stored bytes are not the canonical form of the entry')
-      const h = leafHash(new TextEncoder().encode(row.data))
+      const h = leafHash(row.data)
       if (!equalHashes(h, row.leaf_hash)) return bad('the stored leaf hash does not match the receipt')
       rebuilt.appendLeafHash(h)
     }

@@ -27,9 +27,10 @@ const NODE_PREFIX = Buffer.from([0x01])
 /** SHA-256 of the empty string: the root of a tree with no leaves. */
 export const EMPTY_ROOT: Uint8Array = new Uint8Array(createHash('sha256').digest())
 
-/** SHA-256(0x00 || leaf). */
-export function leafHash (leaf: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(leaf).digest())
+/** SHA-256(0x00 || leaf); a string leaf is its UTF-8 bytes (hashed without copying them first). */
+export function leafHash (leaf: Uint8Array | string): Uint8Array {
+  const h = createHash('sha256').update(LEAF_PREFIX)
+  return new Uint8Array(typeof leaf === 'string' ? h.update(leaf, 'utf8').digest() : h.update(leaf).digest())
 }
 
 /** SHA-256(0x01 || left || right). */

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isPlexusError } from '../../../src/errors.js'
-import { countersignReceipt, signReceipt, verifyReceipt, receiptBytes } from '../../../src/ledger/receipts.js'
-import { signPayload } from '../../../src/crypto/signing.js'
+import { SignedReceiptSchema, countersignReceipt, isWellFormedReceipt, signReceipt, verifyReceipt, verifyReceiptWithJson, receiptBytes } from '../../../src/ledger/receipts.js'
+import { canonicalJson, signPayload } from '../../../src/crypto/signing.js'
 import { makePeer, makeReceipt, receiptBody } from '../../helpers/ledger.js'
 
 const provider = makePeer()
@@ -70,5 +70,53 @@ describe('receipts', () => {
     refused(() => countersignReceipt(requester, { ...partial, providerSignature: signPayload(mallory, 'receipt', partial.body) }), /provider's signature/)
     refused(() => signReceipt(provider, receiptBody(provider, provider)), /same peer/)
     refused(() => signReceipt(provider, receiptBody(provider, requester, 'inference', { endedAt: 1 })), /ends before it starts/)
+  })
+
+  it('the schema fast path accepts only what the zod schema accepts, and encodes the same bytes', () => {
+    // Prepare: valid receipts of each kind (one with a job id that JSON must escape), then many mutations of each.
+    const base = [
+      makeReceipt(provider, requester, 'inference'), makeReceipt(provider, requester, 'fl-round'), makeReceipt(provider, requester, 'stats-query'),
+      makeReceipt(provider, requester, 'inference', { jobId: 'job "quoted" \\ \u00e9\u2028 \ud83d\ude00', params: { seed: 0, temperature: 0.1, topP: 1, maxTokens: 1 } })
+    ]
+    const odd: unknown[] = [undefined, null, -1, 0, 0.5, 1.5, 2 ** 32, 1e6 + 1, 8.64e15 + 1, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity, '', 'x', 'x'.repeat(129), 'ab'.repeat(32), [], {}, true, '1']
+    const mutants: unknown[] = []
+    for (const r of base) {
+      const wire = JSON.parse(JSON.stringify(r)) as Record<string, Record<string, unknown>>
+      mutants.push(wire)
+      for (const top of ['body', 'providerSignature', 'requesterSignature', 'extra']) {
+        for (const v of odd) mutants.push({ ...wire, [top]: v })
+        const { [top]: _gone, ...rest } = wire
+        mutants.push(rest)
+      }
+      for (const key of [...Object.keys(wire.body!), 'extra', 'rows', 'samples', 'params']) {
+        for (const v of odd) mutants.push({ ...wire, body: { ...wire.body, [key]: v } })
+        const { [key]: _gone, ...rest } = wire.body!
+        mutants.push({ ...wire, body: rest })
+      }
+      if (wire.body!.params != null) {
+        for (const key of ['seed', 'temperature', 'topP', 'maxTokens', 'extra']) {
+          for (const v of odd) mutants.push({ ...wire, body: { ...wire.body, params: { ...(wire.body!.params as object), [key]: v } } })
+        }
+      }
+      mutants.push({ ...wire, body: Object.assign(Object.create({ inherited: 1 }) as object, wire.body) })
+    }
+
+    // Execute + Assert
+    let accepted = 0
+    for (const m of mutants) {
+      const fast = isWellFormedReceipt(m)
+      const zod = SignedReceiptSchema.safeParse(m).success
+      if (fast) {
+        accepted++
+        assert.ok(zod, `the fast path accepted what zod refuses: ${JSON.stringify(m)}`)
+      }
+    }
+    assert.ok(accepted >= base.length, 'every valid receipt takes the fast path')
+    // The fast encoding is the canonical one, whatever the key order a peer sent.
+    for (const r of base) {
+      const shuffled = JSON.parse(JSON.stringify(r, Object.keys(r.body).concat(Object.keys(r), ['seed', 'temperature', 'topP', 'maxTokens']).reverse())) as unknown
+      assert.ok(isWellFormedReceipt(shuffled))
+      assert.equal(verifyReceiptWithJson(shuffled).json, canonicalJson(r))
+    }
   })
 })
