@@ -4,13 +4,17 @@
  * streaming through POST /v1/completions and /v1/chat/completions.
  *
  * Run: `npm run bench -- inference [--threads 1,2] [--tokens 128] [--reps 3] [--no-http] [--http-rounds 2]
- * [--source-build] [--http-prebuilt] [--model PATH ...] [--json]`. Every number is compared with a baseline
+ * [--source-build] [--http-prebuilt] [--native-loop] [--no-nlc-http] [--model PATH ...] [--json]`. Every number is compared with a baseline
  * measured in the same run (ratios), never with a fixed expectation.
  *
  * The `node` column is always the prebuilt binary npm installs (a private copy of the package
  * without local builds). When the project has a local build (`plexus engine build`) — or with
  * `--source-build`, or when `.cache/nlc/` holds one — a further column measures node-llama-cpp
  * built from source (GGML_NATIVE, OpenMP) with `UV_THREADPOOL_SIZE=1`, what the node runs then.
+ *
+ * When the native generation loop is built (`plexus engine build --native-loop`; `--native-loop`
+ * builds it first), the API is measured both on it and on node-llama-cpp's own loop
+ * (`PLEXUS_NATIVE_LOOP=false`), at the explicit thread counts, each next to llama-bench.
  *
  * The HTTP part starts the node at each thread count and in auto mode (no `--threads`: it
  * measures at model load) and reports the default/best ratio. With `--http-prebuilt` it also
@@ -31,6 +35,7 @@ import { httpApiAvailable, measureHttpDecode } from './lib/http-api.js'
 import type { HttpDecodeResult } from './lib/http-api.js'
 import { ensureNlcPrebuiltCopy } from './lib/nlc-prebuilt.js'
 import { localBuilds } from '../src/inference/engine-build.js'
+import { buildNativeLoop, readNativeLoopManifest } from '../src/inference/native-loop-build.js'
 import { ensureLlamaBench, runLlamaBench } from './lib/llama-bench.js'
 import type { LlamaBenchResult } from './lib/llama-bench.js'
 import { ensureNlcSourceBuild, nlcCopyDir } from './lib/nlc-source-build.js'
@@ -71,6 +76,8 @@ async function main (): Promise<void> {
       'http-rounds': { type: 'string', default: '2' },
       'source-build': { type: 'boolean', default: false },
       'http-prebuilt': { type: 'boolean', default: false },
+      'native-loop': { type: 'boolean', default: false },
+      'no-nlc-http': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }
     }
   })
@@ -100,6 +107,11 @@ async function main (): Promise<void> {
     sourceEntry = sb.entry
     log(sb.buildS > 0 ? `node-llama-cpp source build: built in ${sb.buildS.toFixed(0)} s` : 'node-llama-cpp source build: cached in .cache/nlc/')
   }
+  if (values['native-loop'] && !values['no-http']) {
+    const n = await buildNativeLoop({ binary: sourceEntry === '' ? 'local build' : 'prebuilt' })
+    log(n.built ? `native generation loop: built in ${n.seconds.toFixed(1)} s` : `native generation loop: cached (${n.manifest.binary} binary)`)
+  }
+  const nativeBuilt = readNativeLoopManifest() != null
   const t0 = performance.now()
   const benchModel = await ensureBenchModel(ROOT)
   const genS = (performance.now() - t0) / 1000
@@ -191,13 +203,23 @@ async function main (): Promise<void> {
     log(line)
   }
 
-  /** `project`: the node as installed (its local build when there is one); `prebuilt`: the prebuilt-only copy. */
-  type Variant = 'project' | 'prebuilt'
+  /**
+   * `project`: the node as installed (its local build when there is one) on node-llama-cpp's loop;
+   * `native`: the same on the native generation loop; `prebuilt`: the prebuilt-only copy.
+   */
+  type Variant = 'project' | 'native' | 'prebuilt'
   interface HttpRow { model: string, threads: number | 'auto', variant: Variant, result: HttpDecodeResult }
   const http: HttpRow[] = []
   const direct: Record<string, NodeDecodeResult> = {}
   const directPrebuilt: Record<string, NodeDecodeResult> = {}
-  const variants: Variant[] = values['http-prebuilt'] && sourceEntry != null ? ['project', 'prebuilt'] : ['project']
+  const variants: Variant[] = [
+    ...(values['no-nlc-http'] && nativeBuilt ? [] : ['project' as const]),
+    ...(nativeBuilt ? ['native' as const] : []),
+    ...(values['http-prebuilt'] && sourceEntry != null ? ['prebuilt' as const] : [])
+  ]
+  // llama-bench is re-run next to the first variant measured at each explicit thread count.
+  const anchorVariant = variants[0]
+  const nativeSummary: Array<{ model: string, threads: number, tps: number, llamaBench: number | null, ratio: number | null, nlc: number | null }> = []
   const defaults: Record<string, { threads: number | null, tps: number, best: number, bestThreads: number | 'auto', ratio: number, llamaBench: number, httpVsLlamaBench: number }> = {}
   log()
   if (values['no-http']) {
@@ -234,10 +256,10 @@ async function main (): Promise<void> {
           for (const variant of variants) {
             // The prebuilt binary only at one thread: at more it creates threads on every token
             // (finding 2) and a request can take minutes.
-            const counts: Array<number | 'auto'> = variant === 'project' ? [...threadCounts, 'auto'] : threadCounts.filter((t) => t === 1)
+            const counts: Array<number | 'auto'> = variant === 'project' ? [...threadCounts, 'auto'] : variant === 'native' ? threadCounts : threadCounts.filter((t) => t === 1)
             for (const threads of counts) {
               const row = rows.find((r) => r.model === name && r.threads === threads)
-              if (variant === 'project' && row != null && typeof threads === 'number') {
+              if (variant === anchorVariant && row != null && typeof threads === 'number') {
                 // llama-bench again in every round, right before the API at the same thread count:
                 // on a shared machine a single early llama-bench sample can be far off either way.
                 await waitForQuiet()
@@ -249,13 +271,14 @@ async function main (): Promise<void> {
               const result = await measureHttpDecode({
                 root: ROOT, model, maxTokens: tokens, reps, prompt,
                 ...(threads !== 'auto' ? { threads } : {}),
-                ...(variant === 'prebuilt' ? { nodeLlamaCpp: prebuiltEntry } : {})
+                ...(variant === 'prebuilt' ? { nodeLlamaCpp: prebuiltEntry } : {}),
+                env: { PLEXUS_NATIVE_LOOP: variant === 'native' ? 'true' : 'false' }
               })
               if (result == null) break
               const at = http.findIndex((h) => h.model === name && h.threads === threads && h.variant === variant)
               if (at < 0) http.push({ model: name, threads, variant, result })
               else http[at] = { model: name, threads, variant, result: better(http[at]!.result, result, completionsTps) }
-              log(`  [${round}/${rounds}] ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: /v1/completions ${fmt(completionsTps(result))}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary`)
+              log(`  [${round}/${rounds}] ${name} threads=${threads}${threads === 'auto' ? ` (picked ${String(result.threads)})` : ''}: /v1/completions ${fmt(completionsTps(result))}${noiseMark(result.cpuForeign)} tok/s, ${result.binary ?? '?'} binary, ${result.nativeLoop === true ? 'native loop' : 'node-llama-cpp loop'}`)
             }
           }
         } catch (err) {
@@ -267,12 +290,12 @@ async function main (): Promise<void> {
       const lb = (model: string, threads: number | null): number | null =>
         rows.find((r) => r.model === model && r.threads === threads)?.llamaBench?.tps ?? null
       log(formatTable(
-        ['model', 'threads', 'binary', 'path', 'decode tok/s', 'llama-bench same t', 'HTTP/llama-bench', 'vs direct', 'TTFT ms', 'TTFT − direct ms', 'prompt tok', 'gen tok'],
+        ['model', 'threads', 'binary', 'loop', 'path', 'decode tok/s', 'llama-bench same t', 'HTTP/llama-bench', 'vs direct', 'TTFT ms', 'TTFT − direct ms', 'prompt tok', 'gen tok'],
         http.flatMap((h) => h.result.endpoints.map((e) => {
           const t = h.threads === 'auto' ? h.result.threads : h.threads
           const l = lb(h.model, t)
           const d = h.variant === 'prebuilt' ? directPrebuilt[h.model] : direct[h.model]
-          return [h.model, h.threads === 'auto' ? `auto → ${String(t)}` : String(t), h.result.binary ?? '?', e.endpoint,
+          return [h.model, h.threads === 'auto' ? `auto → ${String(t)}` : String(t), h.result.binary ?? '?', h.result.nativeLoop === true ? 'native' : 'nlc', e.endpoint,
             `${fmt(e.tps)}${noiseMark(h.result.cpuForeign)}`, fmt(l), l != null ? fmt(e.tps / l, 2) : '-',
             d != null && t === d.threadsUsed ? fmt(e.tps / d.tps, 2) : '-',
             fmt(e.ttftMs, 1), d != null && t === d.threadsUsed ? fmt(e.ttftMs - d.firstTokenMs, 1) : '-', String(e.promptTokens), String(e.completionTokens)]
@@ -311,13 +334,25 @@ async function main (): Promise<void> {
           `${sameT != null ? ` (vs llama-bench at the same threads ${fmt(sameT)} → ${fmt(dd.best / sameT, 2)})` : ''}; ` +
           `default (auto → ${String(dd.threads)}) ${fmt(dd.tps)} tok/s, default/best ${fmt(dd.ratio, 2)}`)
       }
+      // The native generation loop against llama-bench (same thread count) and node-llama-cpp's loop.
+      for (const model of models.map((m) => basename(m))) {
+        for (const h of http.filter((x) => x.model === model && x.variant === 'native' && typeof x.threads === 'number')) {
+          const t = h.threads as number
+          const tps = completionsTps(h.result)
+          const l = lb(model, t)
+          const nlc = http.find((x) => x.model === model && x.variant === 'project' && x.threads === t)
+          nativeSummary.push({ model, threads: t, tps, llamaBench: l, ratio: l != null ? tps / l : null, nlc: nlc != null ? completionsTps(nlc.result) : null })
+          log(`${model} threads=${t}: native loop over HTTP ${fmt(tps)}${noiseMark(h.result.cpuForeign)} tok/s vs llama-bench ${fmt(l)} → ${l != null ? fmt(tps / l, 2) : '-'}` +
+            (nlc != null ? `; node-llama-cpp loop ${fmt(completionsTps(nlc.result))}${noiseMark(nlc.result.cpuForeign)} → ${l != null ? fmt(completionsTps(nlc.result) / l, 2) : '-'} (native/nlc ${fmt(tps / completionsTps(nlc.result), 2)})` : ''))
+        }
+      }
     }
   }
 
   const resultsDir = join(ROOT, '.cache', 'bench-results')
   await mkdir(resultsDir, { recursive: true })
   const file = join(resultsDir, `inference-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, direct, directPrebuilt, http, defaults }
+  const report = { cores, node: process.version, nodeLlamaCpp: nlcVersion, llamaBenchBuildS: build.buildS, tokens, reps, rows, best, direct, directPrebuilt, http, defaults, native: nativeSummary }
   await writeFile(file, JSON.stringify(report, null, 2))
   log()
   log(`results: ${file}`)

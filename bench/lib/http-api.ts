@@ -54,6 +54,8 @@ export interface HttpDecodeResult {
   threads: number | null
   /** The llama.cpp binary the server ran (`prebuilt` or `local build`). */
   binary: string | null
+  /** Whether the server generated on the native generation loop (`/api/plexus/status`). */
+  nativeLoop: boolean | null
   /** Cores used by processes other than the benchmark and the server meanwhile (noise). */
   cpuForeign: number | null
 }
@@ -157,12 +159,14 @@ export async function measureHttpDecode (o: HttpDecodeOptions): Promise<HttpDeco
     const use = meter.stop()
     const status = await (await fetch(`${base}/api/plexus/status`)).json() as {
       engine?: { binary?: string } | null
+      nativeLoop?: { active?: boolean }
       loaded?: Array<{ name: string, threads?: number }>
     }
     return {
       endpoints: results,
       threads: status.loaded?.find((l) => l.name === modelId)?.threads ?? null,
       binary: status.engine?.binary ?? null,
+      nativeLoop: status.nativeLoop?.active ?? null,
       cpuForeign: use.foreign
     }
   } finally {

@@ -6,7 +6,7 @@ import { SlotPool } from './slot-pool.js'
 import { StopSequenceFilter } from './text-stream.js'
 import { PENALTY_WINDOW_TOKENS } from './constants.js'
 import { availableParallelism } from 'node:os'
-import { ThreadCalibrationCache, calibrateThreads, calibrationCandidates, resolveThreads } from './threads.js'
+import { ThreadCalibrationCache, calibrateThreads, calibrateWith, calibrationCandidates, resolveThreads } from './threads.js'
 import { describeBinary, type EngineBinary } from './engine-build.js'
 import { NativeLoop, type NativeContext, type NativeLoopStatus, type NativeModel, type NativePiece } from './native-loop.js'
 
@@ -232,16 +232,20 @@ export class InferenceEngine {
    * Threads for a model: the configured count, else the count measured for this model file,
    * binary and machine (measured now on first load, then remembered).
    */
-  async #threadsFor (record: ModelRecord, model: LlamaModel): Promise<number> {
+  async #threadsFor (record: ModelRecord, model: LlamaModel, native: NativeModel | null): Promise<number> {
     if (this.#init.threads > 0) return this.#init.threads
     const cores = availableParallelism()
     const candidates = calibrationCandidates(cores)
     if (candidates.length < 2 || this.#binary == null) return this.threads
-    const key = ThreadCalibrationCache.key({ sha256: record.sha256, binary: this.#binary.binary, llamaCpp: this.#binary.llamaCpp, cores })
+    // Measured on the loop that will generate: the native loop's thread pool scales differently.
+    const key = ThreadCalibrationCache.key({ sha256: record.sha256, binary: `${this.#binary.binary}${native != null ? '+native-loop' : ''}`, llamaCpp: this.#binary.llamaCpp, cores })
     const cached = this.#threadsCache.get(key)
     if (cached != null) return cached.threads
     try {
-      const c = await calibrateThreads(model, { candidates })
+      const first = model.tokens.bos ?? model.tokenize('The')[0]
+      const c = native != null && first != null
+        ? await calibrateWith(async threads => await native.measureDecode(threads, { first, tokens: 16, maxRunMs: 1500 }), { candidates })
+        : await calibrateThreads(model, { candidates })
       this.#log.info({ model: record.name, threads: c.threads, rates: c.rates, ms: c.ms }, 'measured decode speed per thread count')
       if (Object.keys(c.rates).length > 0) this.#threadsCache.set(key, { threads: c.threads, rates: c.rates, measuredAt: new Date().toISOString() })
       return c.threads
@@ -285,6 +289,7 @@ export class InferenceEngine {
     } catch (err) {
       throw new PlexusError('PLX_ERR_MODEL_LOAD', [record.name, (err as Error).message], { cause: err })
     }
+    let native: LoadedModel['native'] = null
     try {
       const contextSize = Math.min(this.#init.contextSize, model.trainContextSize)
       const estimate = model.fileInsights.estimateContextResourceRequirements({
@@ -294,7 +299,14 @@ export class InferenceEngine {
       // but has contexts of its own: count their memory a second time.
       const memoryBytes = record.sizeBytes + estimate.cpuRam + estimate.gpuVram + (this.#native != null ? estimate.cpuRam : 0)
       await this.#makeRoom(record.name, memoryBytes)
-      const threads = await this.#threadsFor(record, model)
+      if (this.#native != null) {
+        try {
+          native = { model: await this.#native.loadModel(record.path), contexts: new Map() }
+        } catch (err) {
+          this.#log.warn({ model: record.name, err: (err as Error).message }, 'the native generation loop could not open the model; node-llama-cpp generates for it')
+        }
+      }
+      const threads = await this.#threadsFor(record, model, native?.model ?? null)
       let active = (): number => 0
       const context = await model.createContext({
         contextSize,
@@ -311,14 +323,6 @@ export class InferenceEngine {
       // decode. With several running, wait for the check phase so that their tokens share a batch.
       active = () => pool.active
       const chatWrapper = resolveChatWrapper(model)
-      let native: LoadedModel['native'] = null
-      if (this.#native != null) {
-        try {
-          native = { model: await this.#native.loadModel(record.path), contexts: new Map() }
-        } catch (err) {
-          this.#log.warn({ model: record.name, err: (err as Error).message }, 'the native generation loop could not open the model; node-llama-cpp generates for it')
-        }
-      }
       const loaded: LoadedModel = {
         record,
         model,
@@ -334,9 +338,10 @@ export class InferenceEngine {
         native
       }
       this.#loaded.set(record.name, loaded)
-      this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
+      this.#log.info({ model: record.name, ms: Date.now() - started, contextSize, parallel: this.#init.parallel, threads, nativeLoop: native != null, chatTemplate: chatWrapper.wrapperName }, 'model loaded')
       return loaded
     } catch (err) {
+      native?.model.dispose()
       await model.dispose().catch(() => {})
       throw err
     }

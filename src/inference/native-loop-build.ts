@@ -111,6 +111,8 @@ async function run (command: string, args: string[], options: { cwd?: string, en
 export interface BuildNativeLoopOptions {
   /** The binary node-llama-cpp uses (engine-build.ts describeBinary); the addon links against its libraries. */
   binary: EngineBinary['binary']
+  /** The GPU backend node-llama-cpp uses, if any: the loop is for CPU builds only. */
+  gpu?: string | false
   /** Rebuild even when a build for this binary exists. */
   force?: boolean
   env?: NodeJS.ProcessEnv
@@ -136,6 +138,7 @@ export async function buildNativeLoop (options: BuildNativeLoopOptions): Promise
   const dir = nativeLoopDir(root)
   const existing = readNativeLoopManifest(dir)
   if (existing != null && existing.binary === options.binary && options.force !== true) return { built: false, seconds: 0, manifest: existing }
+  if (options.gpu != null && options.gpu !== false) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`node-llama-cpp runs the ${options.gpu} backend here; the loop supports CPU builds only. Generations keep using node-llama-cpp`])
   const missing = findBuildTools(env).filter(t => t.problem != null)
   if (missing.length > 0) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`${missing.map(t => `${t.name}: ${t.problem ?? ''}`).join('; ')}. Generations keep using node-llama-cpp`])
   const packageDir = nodeLlamaCppDir()

@@ -147,6 +147,22 @@ export class NativeModel {
     return ctx
   }
 
+  /**
+   * Greedy decode speed at `threads`, tokens per second after the first token, in a small context
+   * of its own (for auto threads, threads.ts calibrateWith); null when too few tokens came.
+   */
+  async measureDecode (threads: number, options: { first: number, tokens: number, maxRunMs: number }): Promise<number | null> {
+    const ctx = new NativeContext(new this.#addon.Context(this.#model, { contextSize: 128, threads, batchSize: 128 }))
+    const timer = setTimeout(() => { ctx.abort() }, options.maxRunMs)
+    try {
+      const done = await ctx.generate([options.first], { maxTokens: options.tokens, temperature: 0, topK: 40, topP: 0.95, minP: 0, seed: 0 }, () => {})
+      return done.completionTokens > 1 && done.decodeMs > 0 ? (done.completionTokens - 1) / (done.decodeMs / 1000) : null
+    } finally {
+      clearTimeout(timer)
+      ctx.dispose()
+    }
+  }
+
   /** Frees the contexts (which must be idle) and the model. */
   dispose (): void {
     for (const c of this.#contexts) c.dispose()

@@ -77,37 +77,47 @@ export interface Calibration {
  * token) for slow ones.
  */
 export async function calibrateThreads (model: LlamaModel, options: CalibrationOptions): Promise<Calibration> {
-  const started = performance.now()
-  const rounds = options.rounds ?? 2
   const tokens = options.tokens ?? 16
   const maxRunMs = options.maxRunMs ?? 1500
   const first = (model.tokens.bos ?? model.tokenize('The')[0]) as Token | undefined
-  if (first == null || options.candidates.length < 2) {
-    return { threads: options.candidates[0] ?? 1, rates: {}, ms: 0 }
-  }
+  if (first == null) return { threads: options.candidates[0] ?? 1, rates: {}, ms: 0 }
+  return await calibrateWith(async (threads) => {
+    const context = await model.createContext({ contextSize: Math.min(128, model.trainContextSize), sequences: 1, threads })
+    try {
+      let n = 0
+      let t0 = 0
+      let t1 = 0
+      const start = performance.now()
+      for await (const token of context.getSequence().evaluate([first], { temperature: 0 })) {
+        void token
+        t1 = performance.now()
+        // The first token includes the prompt and the graph's first allocation: time from it.
+        if (++n === 1) t0 = t1
+        if (n >= tokens || (n >= 2 && t1 - start > maxRunMs)) break
+      }
+      return n > 1 && t1 > t0 ? (n - 1) / ((t1 - t0) / 1000) : null
+    } finally {
+      await context.dispose()
+    }
+  }, options)
+}
+
+/**
+ * The rounds of {@link calibrateThreads} around any way of measuring one run: `measure(threads)`
+ * gives a decode rate in tokens per second, or null when the run produced too little.
+ */
+export async function calibrateWith (measure: (threads: number) => Promise<number | null>, options: CalibrationOptions): Promise<Calibration> {
+  const started = performance.now()
+  const rounds = options.rounds ?? 2
+  if (options.candidates.length < 2) return { threads: options.candidates[0] ?? 1, rates: {}, ms: 0 }
   const rates = new Map<number, number>()
   for (let round = 0; round < rounds; round++) {
     const best = Math.max(0, ...rates.values())
     for (const threads of options.candidates) {
       // A count at under half the best rate cannot come within reach in another round: skip it.
       if (round > 0 && (rates.get(threads) ?? 0) < best * 0.5) continue
-      const context = await model.createContext({ contextSize: Math.min(128, model.trainContextSize), sequences: 1, threads })
-      try {
-        let n = 0
-        let t0 = 0
-        let t1 = 0
-        const start = performance.now()
-        for await (const token of context.getSequence().evaluate([first], { temperature: 0 })) {
-          void token
-          t1 = performance.now()
-          // The first token includes the prompt and the graph's first allocation: time from it.
-          if (++n === 1) t0 = t1
-          if (n >= tokens || (n >= 2 && t1 - start > maxRunMs)) break
-        }
-        if (n > 1 && t1 > t0) rates.set(threads, Math.max(rates.get(threads) ?? 0, (n - 1) / ((t1 - t0) / 1000)))
-      } finally {
-        await context.dispose()
-      }
+      const rate = await measure(threads)
+      if (rate != null) rates.set(threads, Math.max(rates.get(threads) ?? 0, rate))
     }
   }
   return {

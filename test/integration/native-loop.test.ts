@@ -42,9 +42,9 @@ describe('native generation loop', () => {
   before(async () => {
     if (readNativeLoopManifest() == null) {
       const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error })
-      const binary = describeBinary(llama).binary
+      const { binary, gpu } = describeBinary(llama)
       await llama.dispose()
-      await buildNativeLoop({ binary })
+      await buildNativeLoop({ binary, gpu })
     }
     native = await engineWith({ nativeLoop: true })
     plain = await engineWith({ nativeLoop: false })

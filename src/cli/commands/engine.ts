@@ -59,7 +59,8 @@ export function registerEngine (program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const force = opts.force === true
       if (opts.nativeLoop === true) {
-        const r = await buildNativeLoop({ binary: (await currentBinary()).binary, force })
+        const b = await currentBinary()
+        const r = await buildNativeLoop({ binary: b.binary, gpu: b.gpu, force })
         output(g.json, r, () => r.built
           ? `built the native generation loop in ${r.seconds.toFixed(1)} s against the ${r.manifest.binary} binary (${r.manifest.libDir})\nnodes started from now on run plain generations on it (check with \`plexus engine status\`)`
           : `the native generation loop is already built for the ${r.manifest.binary} binary (use --force to rebuild)`)
@@ -69,7 +70,8 @@ export function registerEngine (program: Command): void {
       // The loop links against the libraries of the binary in use: rebuild it for the new one.
       let nativeLoop: { built: boolean, seconds: number } | { error: string }
       try {
-        const n = await buildNativeLoop({ binary: (await currentBinary()).binary, force: force || r.built })
+        const b = await currentBinary()
+        const n = await buildNativeLoop({ binary: b.binary, gpu: b.gpu, force: force || r.built })
         nativeLoop = { built: n.built, seconds: n.seconds }
       } catch (err) {
         nativeLoop = { error: (err as Error).message }
