@@ -18,10 +18,13 @@ describe('model management API (/api/plexus/models)', () => {
   // The fixture with 64 bytes appended: still a valid GGUF header, but other bytes (another sha256).
   const fixture = readFileSync(FIXTURE_MODEL)
   const padded = Buffer.concat([fixture, Buffer.alloc(64)])
+  const held = Buffer.concat([fixture, Buffer.alloc(128)])
 
   before(async () => {
     t = await startTestNode({ inference: { parallel: 1 } })
-    files = await serveFiles({ '/stories.gguf': fixture, '/padded-stories.gguf': padded, '/page.gguf': Buffer.from('<!doctype html><p>sign in</p>') })
+    files = await serveFiles(
+      { '/stories.gguf': fixture, '/padded-stories.gguf': padded, '/held.gguf': held, '/page.gguf': Buffer.from('<!doctype html><p>sign in</p>') },
+      { holdAfter: { '/held.gguf': 300_000 } })
     scratch = tempDir('plexus-models-api-')
   })
   after(async () => {
@@ -150,6 +153,39 @@ describe('model management API (/api/plexus/models)', () => {
     const bad = await fetch(`${t.url}/api/plexus/models/pull`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"url":' })
     assert.equal(bad.status, 400)
     assert.equal((await errorOf(bad)).code, 'invalid_json')
+  })
+
+  it('reports progress while a download is under way and refuses a second pull of the same URL', async () => {
+    const url = `${files.url}/held.gguf`
+    const res = await call('POST', '/api/plexus/models/pull', { url, name: 'held' })
+    assert.equal(res.status, 200)
+    // Read until a progress event arrived: the download is under way, held at 300,000 bytes.
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let text = ''
+    const complete = (): string[] => text.split('\n\n').slice(0, -1)
+    while (!complete().some(e => e.includes('"type":"progress"'))) {
+      const { value, done } = await reader.read()
+      assert.equal(done, false, `stream ended early: ${text}`)
+      text += value
+    }
+    const midway = complete().filter(e => e.startsWith('data: ')).map(e => JSON.parse(e.slice(6)) as { type: string, receivedBytes: number, totalBytes: number })
+    assert.ok(midway.length > 0)
+    assert.ok(midway.every(e => e.type === 'progress' && e.totalBytes === held.length && e.receivedBytes <= 300_000), text)
+
+    const second = await call('POST', '/api/plexus/models/pull', { url })
+    assert.equal(second.status, 409)
+    assert.equal((await errorOf(second)).code, 'PLX_ERR_PULL_IN_PROGRESS')
+
+    files.release()
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += value
+    }
+    assert.match(text, /"type":"done","model":\{"name":"held"/)
+    assert.match(text, /data: \[DONE\]\n\n$/)
+    const removed = await call('DELETE', '/api/plexus/models/held')
+    assert.equal(removed.status, 200)
   })
 
   it('refuses to remove a model in use (409 PLX_ERR_MODEL_BUSY), then removes it when idle', async () => {
