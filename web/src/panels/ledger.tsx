@@ -86,7 +86,7 @@ function Rewards () {
       <Loading loading={rewards.loading && rewards.data == null}>
         {epochs.length === 0
           ? <Empty>No finished epoch holds receipts yet.</Empty>
-          : <LineChart title='Tokens earned per epoch' x={x} series={series} xLabel='epoch' yLabel='tokens' bars={epochs.length < 3} />}
+          : <LineChart title='Tokens earned per epoch' x={x} series={series} xLabel='epoch' yLabel='tokens' bars={epochs.length < 3} integerX />}
         {balances.length > 0 && (
           <Table caption={`Balances over ${epochs.length} settled epoch(s); ${rewards.data?.counted ?? 0} receipts counted, ${rewards.data?.rejected ?? 0} refused`} rows={balances} rowKey={b => b[0]} columns={[
             { label: 'Peer', value: b => <Short value={b[0]} /> },
@@ -115,7 +115,7 @@ export function LedgerPanel () {
       {verdict != null && (
         <p class={verdict.log.ok && verdict.heads.ok ? 'verdict ok' : 'verdict error'} role='status' data-testid='verify-result'>
           {verdict.log.ok && verdict.heads.ok
-            ? `Verified: ${verdict.log.size} entries, ${verdict.log.headsChecked} own heads and ${verdict.heads.heads} heads from peers check out.`
+            ? `Verified: ${verdict.log.size} entries, ${verdict.log.headsChecked} own head(s) and ${verdict.heads.heads} head(s) from peers check out.`
             : `Verification failed: ${verdict.log.firstBad != null ? `${verdict.log.firstBad.what} ${verdict.log.firstBad.index}: ${verdict.log.firstBad.reason}` : ''} ${verdict.heads.problems.join('; ')}`}
         </p>
       )}
