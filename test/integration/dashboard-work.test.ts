@@ -59,13 +59,14 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
   before(async () => {
     dir = tempDir('plexus-dash-work-')
     // Both nodes join each other's jobs without review and release small table cells suppressed;
-    // node B's owner reviews correlations. Reward epochs of 2 s, so the job's receipts settle soon.
+    // node B's owner reviews correlations. Reward epochs of 2 s, so the job's receipts settle soon,
+    // and a signed head every 2 s, so each node soon holds the other's.
     for (const [name, autoApprove] of [['A', STATS_FUNCTIONS], ['B', STATS_FUNCTIONS.filter(f => f !== 'cor')]] as const) {
       mkdirSync(join(dir, name), { recursive: true, mode: 0o700 })
       writeFileSync(join(dir, name, 'config.json'), JSON.stringify({
         federated: { autoAcceptFrom: ['*'] },
         stats: { smallCells: 'suppress', autoApprove },
-        ledger: { epochSeconds: 2 }
+        ledger: { epochSeconds: 2, headIntervalSeconds: 2 }
       }))
     }
     devnet = await startDevnet({ dir, nodes: [{ args: ['--no-embedded-model'] }, { args: ['--no-embedded-model'] }], logLevel: 'warn' })
@@ -161,6 +162,10 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await receipts.locator('td', { hasText: 'fl-round' }).first().waitFor()
     assert.ok(await receipts.locator('td', { hasText: /round \d, \d+ samples/ }).count() >= 2)
     await page.locator('.facts').getByText('Latest signed head').waitFor()
+    // B's signed head, gossiped, checked and kept (the panel refreshes every few seconds).
+    const peerId = devnet.nodes[1]?.peerId ?? ''
+    const heads = page.locator('.card', { hasText: 'Heads seen from peers' })
+    await heads.locator('tr', { has: page.getByTitle(peerId, { exact: true }) }).getByText('trusted').waitFor({ timeout: 30_000 })
     await page.getByRole('button', { name: 'Verify', exact: true }).click()
     const verdict = page.getByTestId('verify-result')
     await verdict.waitFor()

@@ -14,7 +14,7 @@ interface LedgerStatus {
   size: number
   root: string
   head: TreeHead | null
-  seen: Array<{ log: string, size: number, root: string, timestamp: number, status: { status: string } }>
+  seen: Array<{ log: string, size: number, root: string, timestamp: number, status: 'trusted' | 'pending' | 'conflicting' }>
   evidence: unknown[]
 }
 interface VerifyAnswer {
@@ -31,6 +31,20 @@ function describe (e: LedgerEntry): { kind: string, id: string, provider: string
   const b = e.body
   const detail = b.kind === 'inference' ? `${b.promptTokens} + ${b.completionTokens} tokens` : b.kind === 'fl-round' ? `round ${b.round}, ${b.samples} samples` : `${b.queries} queries, ${b.rows} rows`
   return { kind: b.kind, id: b.id, provider: b.provider, requester: b.requester, time: b.endedAt, detail }
+}
+
+type SeenHead = LedgerStatus['seen'][number]
+
+/** Each peer's largest head (the latest on a tie), with the number of its heads seen; a conflicting one wins. */
+function latestPerLog (seen: SeenHead[]): Array<SeenHead & { count: number }> {
+  const byLog = new Map<string, SeenHead & { count: number }>()
+  for (const h of seen) {
+    const best = byLog.get(h.log)
+    const count = (best?.count ?? 0) + 1
+    const better = best == null || (best.status !== 'conflicting' && (h.status === 'conflicting' || h.size > best.size || (h.size === best.size && h.timestamp > best.timestamp)))
+    byLog.set(h.log, better ? { ...h, count } : { ...best, count })
+  }
+  return [...byLog.values()]
 }
 
 function Receipts (props: { size: number }) {
@@ -136,11 +150,12 @@ export function LedgerPanel () {
             <Card title='Heads seen from peers'>
               {d.seen.length === 0
                 ? <Empty>No peer head yet.</Empty>
-                : <Table rows={d.seen} rowKey={h => `${h.log}-${h.size}-${h.root}`} columns={[
+                : <Table<SeenHead & { count: number }> caption='The largest head of each peer, and how many it signed' rows={latestPerLog(d.seen)} rowKey={h => h.log} columns={[
                   { label: 'Log', value: h => <Short value={h.log} /> },
                   { label: 'Size', value: h => fmt(h.size), numeric: true },
+                  { label: 'Heads', value: h => fmt(h.count), numeric: true },
                   { label: 'Root', value: h => <Short value={h.root} /> },
-                  { label: 'Status', value: h => <span class={h.status.status === 'trusted' ? 'ok' : h.status.status === 'equivocation' ? 'error' : ''}>{h.status.status}</span> }
+                  { label: 'Status', value: h => <span class={h.status === 'trusted' ? 'ok' : h.status === 'conflicting' ? 'error' : ''} title={h.status === 'pending' ? 'waiting for a consistency proof from its log' : undefined}>{h.status}</span> }
                 ]} />}
             </Card>
           </div>
