@@ -126,12 +126,14 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
   it('pools a statistics query into a table with the small cell marked suppressed', async () => {
     const answer = await query('table', 'grp')
     await answer.getByRole('heading', { name: /Pooled result/ }).waitFor({ timeout: 60_000 })
-    const table = answer.locator('table').first()
+    const table = answer.locator('.table-wrap table').first()
     // Group a: 12 rows at each site; group b: 8 at A, and B's 2 are below its threshold.
     assert.match(await table.locator('tr', { hasText: /^a/ }).innerText(), /^a\s+24$/)
     assert.match(await table.locator('tr', { hasText: /^b/ }).innerText(), /^b\s+suppressed$/)
     assert.equal(await table.locator('.suppressed-cell').count(), 1)
-    assert.equal(await answer.locator('table').nth(1).locator('tbody tr').count(), 2)
+    // The counts as bars too (the suppressed one left out).
+    assert.equal(await answer.getByRole('img', { name: 'Rows by grp' }).getAttribute('data-points'), '2')
+    assert.equal(await answer.locator('.table-wrap table').nth(1).locator('tbody tr').count(), 2)
     await dash.screenshot('statistics')
     await narrowFits('statistics')
   })

@@ -17,7 +17,7 @@ export function color (i: number): string { return PALETTE[i % PALETTE.length] ?
  * A line chart (uPlot) that follows its container's width and redraws when the data change —
  * cheap enough to feed one point per training round.
  */
-export function LineChart (props: { x: number[], series: Series[], xLabel: string, yLabel?: string, height?: number, title: string, bars?: boolean, /** x is a count (rounds, epochs): ticks on whole numbers only. */ integerX?: boolean }) {
+export function LineChart (props: { x: number[], series: Series[], xLabel: string, yLabel?: string, height?: number, title: string, bars?: boolean, /** x is a count (rounds, epochs): ticks on whole numbers only. */ integerX?: boolean, /** x is 0, 1, …: these names on its ticks. */ categories?: string[] }) {
   const box = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot | null>(null)
   const shape = `${props.series.map(s => s.label).join('|')}|${props.bars === true ? 'bars' : 'lines'}`
@@ -47,7 +47,11 @@ export function LineChart (props: { x: number[], series: Series[], xLabel: strin
         ...(props.bars === true ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, max > 0 ? max * 1.1 : 1] } } : {})
       },
       axes: [
-        { label: props.xLabel, ...(props.integerX === true ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000, 1_000_000] } : {}) },
+        {
+          label: props.xLabel,
+          ...(props.integerX === true || props.categories != null ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000, 1_000_000] } : {}),
+          ...(props.categories != null ? { values: (_u: uPlot, splits: number[]) => splits.map(v => props.categories?.[v] ?? '') } : {})
+        },
         // Small values (rewards of a short epoch) keep their significant digits on the axis.
         { label: props.yLabel ?? '', size: (_u, values) => 16 + 7 * Math.max(3, ...(values ?? []).map(v => String(v).length)), values: (_u, splits) => splits.map(v => fmt(v)) }
       ],
