@@ -59,13 +59,14 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
   before(async () => {
     dir = tempDir('plexus-dash-work-')
     // Both nodes join each other's jobs without review and release small table cells suppressed;
-    // node B's owner reviews correlations. Reward epochs of 2 s, so the job's receipts settle soon.
+    // node B's owner reviews correlations. Reward epochs of 2 s, so the job's receipts settle soon,
+    // and a signed head every 2 s, so each node soon holds the other's.
     for (const [name, autoApprove] of [['A', STATS_FUNCTIONS], ['B', STATS_FUNCTIONS.filter(f => f !== 'cor')]] as const) {
       mkdirSync(join(dir, name), { recursive: true, mode: 0o700 })
       writeFileSync(join(dir, name, 'config.json'), JSON.stringify({
         federated: { autoAcceptFrom: ['*'] },
         stats: { smallCells: 'suppress', autoApprove },
-        ledger: { epochSeconds: 2, commitSeconds: 1, revealSeconds: 1 }
+        ledger: { epochSeconds: 2, headIntervalSeconds: 2, commitSeconds: 1, revealSeconds: 1 }
       }))
     }
     devnet = await startDevnet({ dir, nodes: [{ args: ['--no-embedded-model'] }, { args: ['--no-embedded-model'] }], logLevel: 'warn' })
@@ -125,12 +126,14 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
   it('pools a statistics query into a table with the small cell marked suppressed', async () => {
     const answer = await query('table', 'grp')
     await answer.getByRole('heading', { name: /Pooled result/ }).waitFor({ timeout: 60_000 })
-    const table = answer.locator('table').first()
+    const table = answer.locator('.table-wrap table').first()
     // Group a: 12 rows at each site; group b: 8 at A, and B's 2 are below its threshold.
     assert.match(await table.locator('tr', { hasText: /^a/ }).innerText(), /^a\s+24$/)
     assert.match(await table.locator('tr', { hasText: /^b/ }).innerText(), /^b\s+suppressed$/)
     assert.equal(await table.locator('.suppressed-cell').count(), 1)
-    assert.equal(await answer.locator('table').nth(1).locator('tbody tr').count(), 2)
+    // The counts as bars too (the suppressed one left out).
+    assert.equal(await answer.getByRole('img', { name: 'Rows by grp' }).getAttribute('data-points'), '2')
+    assert.equal(await answer.locator('.table-wrap table').nth(1).locator('tbody tr').count(), 2)
     await dash.screenshot('statistics')
     await narrowFits('statistics')
   })
@@ -161,6 +164,10 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await receipts.locator('td', { hasText: 'fl-round' }).first().waitFor()
     assert.ok(await receipts.locator('td', { hasText: /round \d, \d+ samples/ }).count() >= 2)
     await page.locator('.facts').getByText('Latest signed head').waitFor()
+    // B's signed head, gossiped, checked and kept (the panel refreshes every few seconds).
+    const peerId = devnet.nodes[1]?.peerId ?? ''
+    const heads = page.locator('.card', { hasText: 'Heads seen from peers' })
+    await heads.locator('tr', { has: page.getByTitle(peerId, { exact: true }) }).getByText('trusted').waitFor({ timeout: 30_000 })
     await page.getByRole('button', { name: 'Verify', exact: true }).click()
     const verdict = page.getByTestId('verify-result')
     await verdict.waitFor()

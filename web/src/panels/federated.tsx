@@ -63,8 +63,8 @@ function JobDetail (props: { job: FlJob, onChange: () => void }) {
         ? <Empty>No round has finished yet; the charts fill in as rounds finish.</Empty>
         : (
           <div class='grid two'>
-            <LineChart title='Accuracy per round' x={x} series={accuracy} xLabel='round' yLabel='accuracy' />
-            <LineChart title='Loss per round' x={x} series={loss} xLabel='round' yLabel='loss' />
+            <LineChart title='Accuracy per round' x={x} series={accuracy} xLabel='round' yLabel='accuracy' integerX />
+            <LineChart title='Loss per round' x={x} series={loss} xLabel='round' yLabel='loss' integerX />
           </div>
           )}
     </Card>

@@ -14,7 +14,7 @@ interface LedgerStatus {
   size: number
   root: string
   head: TreeHead | null
-  seen: Array<{ log: string, size: number, root: string, timestamp: number, status: { status: string } }>
+  seen: Array<{ log: string, size: number, root: string, timestamp: number, status: 'trusted' | 'pending' | 'conflicting' }>
   evidence: unknown[]
 }
 interface VerifyAnswer {
@@ -31,6 +31,20 @@ function describe (e: LedgerEntry): { kind: string, id: string, provider: string
   const b = e.body
   const detail = b.kind === 'inference' ? `${b.promptTokens} + ${b.completionTokens} tokens` : b.kind === 'fl-round' ? `round ${b.round}, ${b.samples} samples` : `${b.queries} queries, ${b.rows} rows`
   return { kind: b.kind, id: b.id, provider: b.provider, requester: b.requester, time: b.endedAt, detail }
+}
+
+type SeenHead = LedgerStatus['seen'][number]
+
+/** Each peer's largest head (the latest on a tie), with the number of its heads seen; a conflicting one wins. */
+function latestPerLog (seen: SeenHead[]): Array<SeenHead & { count: number }> {
+  const byLog = new Map<string, SeenHead & { count: number }>()
+  for (const h of seen) {
+    const best = byLog.get(h.log)
+    const count = (best?.count ?? 0) + 1
+    const better = best == null || (best.status !== 'conflicting' && (h.status === 'conflicting' || h.size > best.size || (h.size === best.size && h.timestamp > best.timestamp)))
+    byLog.set(h.log, better ? { ...h, count } : { ...best, count })
+  }
+  return [...byLog.values()]
 }
 
 function Receipts (props: { size: number }) {
@@ -86,7 +100,7 @@ function Rewards () {
       <Loading loading={rewards.loading && rewards.data == null}>
         {epochs.length === 0
           ? <Empty>No finished epoch holds receipts yet.</Empty>
-          : <LineChart title='Tokens earned per epoch' x={x} series={series} xLabel='epoch' yLabel='tokens' bars={epochs.length < 3} />}
+          : <LineChart title='Tokens earned per epoch' x={x} series={series} xLabel='epoch' yLabel='tokens' bars={epochs.length < 3} integerX />}
         {balances.length > 0 && (
           <Table caption={`Balances over ${epochs.length} settled epoch(s); ${rewards.data?.counted ?? 0} receipts counted, ${rewards.data?.rejected ?? 0} refused`} rows={balances} rowKey={b => b[0]} columns={[
             { label: 'Peer', value: b => <Short value={b[0]} /> },
@@ -115,7 +129,7 @@ export function LedgerPanel () {
       {verdict != null && (
         <p class={verdict.log.ok && verdict.heads.ok ? 'verdict ok' : 'verdict error'} role='status' data-testid='verify-result'>
           {verdict.log.ok && verdict.heads.ok
-            ? `Verified: ${verdict.log.size} entries, ${verdict.log.headsChecked} own heads and ${verdict.heads.heads} heads from peers check out.`
+            ? `Verified: ${verdict.log.size} entries, ${verdict.log.headsChecked} own head(s) and ${verdict.heads.heads} head(s) from peers check out.`
             : `Verification failed: ${verdict.log.firstBad != null ? `${verdict.log.firstBad.what} ${verdict.log.firstBad.index}: ${verdict.log.firstBad.reason}` : ''} ${verdict.heads.problems.join('; ')}`}
         </p>
       )}
@@ -136,11 +150,12 @@ export function LedgerPanel () {
             <Card title='Heads seen from peers'>
               {d.seen.length === 0
                 ? <Empty>No peer head yet.</Empty>
-                : <Table rows={d.seen} rowKey={h => `${h.log}-${h.size}-${h.root}`} columns={[
+                : <Table<SeenHead & { count: number }> caption='The largest head of each peer, and how many it signed' rows={latestPerLog(d.seen)} rowKey={h => h.log} columns={[
                   { label: 'Log', value: h => <Short value={h.log} /> },
                   { label: 'Size', value: h => fmt(h.size), numeric: true },
+                  { label: 'Heads', value: h => fmt(h.count), numeric: true },
                   { label: 'Root', value: h => <Short value={h.root} /> },
-                  { label: 'Status', value: h => <span class={h.status.status === 'trusted' ? 'ok' : h.status.status === 'equivocation' ? 'error' : ''}>{h.status.status}</span> }
+                  { label: 'Status', value: h => <span class={h.status === 'trusted' ? 'ok' : h.status === 'conflicting' ? 'error' : ''} title={h.status === 'pending' ? 'waiting for a consistency proof from its log' : undefined}>{h.status}</span> }
                 ]} />}
             </Card>
           </div>

@@ -35,7 +35,13 @@ function Result (props: { result: StatsResult }) {
       return <p class='stat-big'>n = <strong>{fmt(r.n)}</strong></p>
     case 'sum': case 'mean': case 'var': case 'sd': {
       const columns = r.groups[0]?.values.map(v => v.column) ?? []
-      return <Table
+      const first = columns[0]
+      return <>
+        {r.by != null && first != null && (
+          <LineChart title={`${r.fn} of ${first} by ${r.by}`} x={r.groups.map((_g, i) => i)} categories={r.groups.map(g => g.level ?? '–')} xLabel={r.by} yLabel={first} bars
+            series={[{ label: first, color: color(0), values: r.groups.map(g => g.suppressed ? null : g.values[0]?.value ?? null) }]} />
+        )}
+        <Table
         caption={`${r.fn}${r.by != null ? ` by ${r.by}` : ''}`}
         rows={r.groups}
         rowKey={(g, i) => `${g.level ?? 'all'}-${i}`}
@@ -44,7 +50,8 @@ function Result (props: { result: StatsResult }) {
           { label: 'n', value: g => g.suppressed ? SUPPRESSED : fmt(g.n), numeric: true },
           ...columns.map((c, j) => ({ label: c, value: (g: typeof r.groups[number]) => g.suppressed ? SUPPRESSED : fmt(g.values[j]?.value), numeric: true }))
         ]}
-      />
+        />
+      </>
     }
     case 'histogram': {
       const rows = r.counts.map((n, i) => ({ i, from: r.edges[i] ?? 0, to: r.edges[i + 1] ?? 0, n, hidden: r.suppressed.includes(i + 1) }))
@@ -66,6 +73,10 @@ function Result (props: { result: StatsResult }) {
       const [rowsLv = [], colsLv = ['n']] = r.levels
       const hidden = r.fn === 'table' ? r.suppressed : []
       return <>
+        {r.levels.length === 1 && (
+          <LineChart title={`Rows by ${r.columns[0] ?? ''}`} x={rowsLv.map((_l, i) => i)} categories={rowsLv} xLabel={r.columns[0] ?? ''} yLabel='rows' bars
+            series={[{ label: 'rows', color: color(0), values: rowsLv.map((_l, i) => hidden.includes(i) ? null : r.counts[i]?.[0] ?? null) }]} />
+        )}
         <Table caption={r.columns.join(' × ')} rows={rowsLv.map((level, i) => ({ level, i }))} rowKey={x => x.level} columns={[
           { label: r.columns[0] ?? '', value: x => x.level },
           ...colsLv.map((c, j) => ({ label: c, value: (x: { i: number }) => hidden.includes(x.i * colsLv.length + j) ? SUPPRESSED : fmt(r.counts[x.i]?.[j]), numeric: true }))
