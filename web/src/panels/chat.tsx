@@ -46,7 +46,8 @@ function RouteNote (props: { route: RouteInfo | undefined }) {
 }
 
 export function ChatPanel () {
-  const models = useApi<ModelList>('/v1/models')
+  // Refreshed now and then: models peers start or stop offering appear without a reload.
+  const models = useApi<ModelList>('/v1/models', 15_000)
   const [model, setModel] = useState('')
   const [privacy, setPrivacy] = useState<Privacy>('default')
   const [maxTokens, setMaxTokens] = useState(128)
