@@ -6,7 +6,7 @@ import { startDevnet, type Devnet } from '../../src/devnet/devnet.js'
 import { STATS_FUNCTIONS } from '../../src/analytics/functions.js'
 import { tempDir } from '../helpers/node.js'
 import { openDashboard, type Dashboard } from '../helpers/browser.js'
-import { breastCancer, post, stratified, writeCsv } from '../helpers/federated.js'
+import { breastCancer, post, stratified, waitFor, writeCsv } from '../helpers/federated.js'
 
 /**
  * A small survey per site: `grp` (a factor) and two numbers. Site B has only 2 rows in group b,
@@ -157,6 +157,8 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
 
   it('shows receipts, heads and rewards, and verification passes', async () => {
     const page = dash.page
+    // Epochs last 2 s here: wait until the job's receipts lie in a settled one.
+    await waitFor('a settled reward epoch', async () => ((await (await fetch(`${a}/api/plexus/rewards`)).json()) as { epochs: unknown[] }).epochs.length > 0)
     await dash.open('ledger', 'Ledger and rewards')
     await page.getByRole('button', { name: 'Sign a head now' }).click()
     // The job's round receipts: B's two rounds, countersigned by A.
@@ -173,8 +175,7 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await verdict.waitFor()
     assert.match(await verdict.innerText(), /^Verified: \d+ entries/)
     assert.equal(await page.locator('.alert').count(), 0)
-    // Epochs last 2 s here, so the job's receipts are in a settled epoch by now.
-    await page.getByRole('img', { name: 'Tokens earned per epoch' }).waitFor({ timeout: 30_000 })
+    await page.getByRole('img', { name: 'Tokens earned per epoch' }).waitFor()
     await dash.screenshot('ledger')
     await narrowFits('ledger')
   })
