@@ -101,6 +101,7 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
       if (t != null && window.__rounds[window.__rounds.length - 1] !== t) window.__rounds.push(t)
     }).observe(document.body, { subtree: true, childList: true, characterData: true })`)
     await page.getByRole('button', { name: 'Start job' }).click()
+    assert.match(await page.getByTestId('fl-created').innerText(), /^Started dash-job; its template hash is [0-9a-f]{12}…[0-9a-f]{4} \(not approved by governance/)
     const detail = page.locator('.fl-job')
     await detail.getByText('Job dash-job').waitFor()
     await detail.locator('[data-testid=fl-state]', { hasText: 'completed' }).waitFor({ timeout: 240_000 })
