@@ -196,6 +196,8 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await card.getByRole('button', { name: 'Vote no' }).click()
     await card.getByTestId('tally').getByText(/^yes 0 · no 1 /).waitFor()
     assert.equal(await card.getByRole('button', { name: 'Vote no' }).getAttribute('aria-pressed'), 'true')
+    const self = devnet.nodes[0]?.peerId ?? ''
+    assert.equal(await card.getByRole('list', { name: 'Votes counted' }).getByRole('listitem').innerText(), `${self.slice(0, 8)}…${self.slice(-4)} no`)
     await dash.screenshot('governance')
     await narrowFits('governance')
   })
