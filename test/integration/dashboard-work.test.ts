@@ -6,7 +6,7 @@ import { startDevnet, type Devnet } from '../../src/devnet/devnet.js'
 import { STATS_FUNCTIONS } from '../../src/analytics/functions.js'
 import { tempDir } from '../helpers/node.js'
 import { openDashboard, type Dashboard } from '../helpers/browser.js'
-import { breastCancer, post, stratified, writeCsv } from '../helpers/federated.js'
+import { breastCancer, post, stratified, waitFor, writeCsv } from '../helpers/federated.js'
 
 /**
  * A small survey per site: `grp` (a factor) and two numbers. Site B has only 2 rows in group b,
@@ -101,6 +101,7 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
       if (t != null && window.__rounds[window.__rounds.length - 1] !== t) window.__rounds.push(t)
     }).observe(document.body, { subtree: true, childList: true, characterData: true })`)
     await page.getByRole('button', { name: 'Start job' }).click()
+    assert.match(await page.getByTestId('fl-created').innerText(), /^Started dash-job; its template hash is [0-9a-f]{12}…[0-9a-f]{4} \(not approved by governance/)
     const detail = page.locator('.fl-job')
     await detail.getByText('Job dash-job').waitFor()
     await detail.locator('[data-testid=fl-state]', { hasText: 'completed' }).waitFor({ timeout: 240_000 })
@@ -157,6 +158,8 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
 
   it('shows receipts, heads and rewards, and verification passes', async () => {
     const page = dash.page
+    // Epochs last 2 s here: wait until the job's receipts lie in a settled one.
+    await waitFor('a settled reward epoch', async () => ((await (await fetch(`${a}/api/plexus/rewards`)).json()) as { epochs: unknown[] }).epochs.length > 0)
     await dash.open('ledger', 'Ledger and rewards')
     await page.getByRole('button', { name: 'Sign a head now' }).click()
     // The job's round receipts: B's two rounds, countersigned by A.
@@ -194,6 +197,8 @@ describe('dashboard: federated learning, statistics, ledger and governance panel
     await card.getByRole('button', { name: 'Vote no' }).click()
     await card.getByTestId('tally').getByText(/^yes 0 · no 1 /).waitFor()
     assert.equal(await card.getByRole('button', { name: 'Vote no' }).getAttribute('aria-pressed'), 'true')
+    const self = devnet.nodes[0]?.peerId ?? ''
+    assert.equal(await card.getByRole('list', { name: 'Votes counted' }).getByRole('listitem').innerText(), `${self.slice(0, 8)}…${self.slice(-4)} no`)
     await dash.screenshot('governance')
     await narrowFits('governance')
   })

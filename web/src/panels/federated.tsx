@@ -80,6 +80,7 @@ function NewJob (props: { onCreated: (job: FlTemplateJob) => void }) {
   const [name, setName] = useState('')
   const [rounds, setRounds] = useState('')
   const [classes, setClasses] = useState('2')
+  const [created, setCreated] = useState<FlTemplateJob | null>(null)
   const create = useAction(async () => await api<FlTemplateJob>(`/api/plexus/fl/templates/${encodeURIComponent(template)}/jobs`, {
     body: { name: name.trim(), dataset, label, classes: Number(classes), ...(rounds !== '' ? { rounds: Number(rounds) } : {}) }
   }))
@@ -99,7 +100,7 @@ function NewJob (props: { onCreated: (job: FlTemplateJob) => void }) {
         {datasets.data != null && datasets.data.datasets.length === 0
           ? <Empty>No local dataset yet: register one with <code>plexus data add NAME FILE</code> (or POST /api/plexus/data), e.g. the bundled datasets/breast_cancer.csv.</Empty>
           : (
-            <form class='form-grid' onSubmit={e => { e.preventDefault(); void create.run().then(j => { if (j != null) props.onCreated(j) }) }}>
+            <form class='form-grid' onSubmit={e => { e.preventDefault(); void create.run().then(j => { if (j != null) { setCreated(j); props.onCreated(j) } }) }}>
               <label>Template
                 <select value={template} onChange={e => setTemplate((e.target as HTMLSelectElement).value)}>
                   {list.map(t => <option key={t.id} value={t.id}>{t.title}</option>)}
@@ -125,6 +126,12 @@ function NewJob (props: { onCreated: (job: FlTemplateJob) => void }) {
             </form>
             )}
         <ErrorNote error={create.error} />
+        {created != null && (
+          <p class='muted' data-testid='fl-created'>
+            Started {created.name}; its template hash is <Short value={created.template.hash} keep={12} />
+            {created.template.approved ? ', which governance approved: sites join it without review.' : ' (not approved by governance: each site\'s owner decides, unless it accepts this node\'s jobs automatically).'}
+          </p>
+        )}
         {templates.data != null && templates.data.approved.length > 0 && (
           <p class='muted'>Governance approved {templates.data.approved.length} template hash(es): sites join such jobs without review.</p>
         )}

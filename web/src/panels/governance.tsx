@@ -31,6 +31,11 @@ function TallyBar (props: { tally: Tally }) {
         <span class='abstain' style={{ width: `${share(t.abstain)}%` }} />
       </div>
       <p class='tally-text' data-testid='tally'>yes {t.yes} · no {t.no} · abstain {t.abstain} · of {t.eligible} eligible · quorum {t.quorumMet ? 'met' : 'not met'} · {t.passed ? 'passing' : 'not passing'}</p>
+      {t.counted.length > 0 && (
+        <ul class='votes' aria-label='Votes counted'>
+          {t.counted.map(c => <li key={c.voter}><Short value={c.voter} /> <span class={`vote-${c.choice}`}>{c.choice}</span></li>)}
+        </ul>
+      )}
     </div>
   )
 }
