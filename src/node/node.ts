@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { existsSync, unlinkSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
@@ -27,6 +28,9 @@ import { loadConfig, writeDefaultConfig, type ConfigOverrides, type PlexusConfig
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { peerSigner } from '../ledger/peer-keys.js'
 import { writeJsonAtomic } from './json-file.js'
+
+/** How long, after generations stopped, other requests may still finish before connections are closed. */
+const STOP_CONNECTION_GRACE_MS = 2_000
 
 export interface NodeInit {
   dataDir: string
@@ -257,7 +261,15 @@ export class PlexusNode {
     this.#stopping ??= (async () => {
       const closing = this.#api?.close()
       await this.engine.stop({ graceMs: options.graceMs ?? 10_000 })
-      await closing
+      // Generations are finished or cancelled now. Connections still open are ones Node does not
+      // count as idle though nothing will come of them: a client that connected and never sent a
+      // request (undici after an aborted stream, a browser's preconnect) would otherwise hold the
+      // close until its headers timeout, over a minute. Other requests get a short grace first.
+      if (closing != null) {
+        const settled = await Promise.race([closing.then(() => true), sleep(STOP_CONNECTION_GRACE_MS).then(() => false)])
+        if (!settled) this.#api?.server.closeAllConnections()
+        await closing
+      }
       await this.#federated?.stop()
       await this.#stats?.stop()
       await this.#books?.spotChecks?.stop()
