@@ -18,6 +18,7 @@
  *
  * @packageDocumentation
  */
+import * as cryptoModule from 'node:crypto'
 import { createHash } from 'node:crypto'
 
 export const HASH_BYTES = 32
@@ -27,14 +28,24 @@ const NODE_PREFIX = Buffer.from([0x01])
 /** SHA-256 of the empty string: the root of a tree with no leaves. */
 export const EMPTY_ROOT: Uint8Array = new Uint8Array(createHash('sha256').digest())
 
+/** One-shot SHA-256 (node:crypto `hash`, Node ≥ 20.12): no Hash object per call. Null on older Node. */
+const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'buffer') => Buffer }).hash ?? null
+const nodeInput = Buffer.alloc(1 + 2 * HASH_BYTES, 0x01)
+
 /** SHA-256(0x00 || leaf); a string leaf is its UTF-8 bytes (hashed without copying them first). */
 export function leafHash (leaf: Uint8Array | string): Uint8Array {
+  if (oneShot != null && typeof leaf === 'string') return new Uint8Array(oneShot('sha256', `\u0000${leaf}`, 'buffer'))
   const h = createHash('sha256').update(LEAF_PREFIX)
   return new Uint8Array(typeof leaf === 'string' ? h.update(leaf, 'utf8').digest() : h.update(leaf).digest())
 }
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (oneShot != null && left.length === HASH_BYTES && right.length === HASH_BYTES) {
+    nodeInput.set(left, 1)
+    nodeInput.set(right, 1 + HASH_BYTES)
+    return new Uint8Array(oneShot('sha256', nodeInput, 'buffer'))
+  }
   return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest())
 }
 

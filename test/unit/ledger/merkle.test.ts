@@ -62,6 +62,15 @@ describe('RFC 9162 Merkle tree', () => {
     })
   })
 
+  it('a leaf given as a string hashes as its UTF-8 bytes (SHA-256 of 0x00 and the bytes)', () => {
+    for (const text of ['', '{"a":1}', 'é \u2028 😀 "q"', 'x'.repeat(5000)]) {
+      const bytes = new TextEncoder().encode(text)
+      const expected = createHash('sha256').update(Buffer.from([0])).update(bytes).digest()
+      assert.deepEqual(Buffer.from(leafHash(text)), expected)
+      assert.deepEqual(Buffer.from(leafHash(bytes)), expected)
+    }
+  })
+
   it('roots equal MTH for every size 0..64', () => {
     assert.deepEqual(tree.root(0), EMPTY_ROOT)
     for (let n = 0; n <= 64; n++) assert.deepEqual(tree.root(n), mth(leaves.slice(0, n)), `size ${n}`)
