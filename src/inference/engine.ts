@@ -138,7 +138,7 @@ interface LoadedModel {
   memoryBytes: number
   loadedAt: Date
   lastUsed: Date
-  /** The model opened by the native loop, with one context per sequence (made on first use). */
+  /** The model opened by the native loop, with one context per sequence. */
   native: { model: NativeModel, contexts: Map<LlamaContextSequence, NativeContext> } | null
 }
 
@@ -316,6 +316,9 @@ export class InferenceEngine {
       })
       const sequences = Array.from({ length: this.#init.parallel }, () => context.getSequence())
       const pool = new SlotPool(sequences, this.#init.maxQueue)
+      // One native context per sequence, made now as node-llama-cpp makes its sequences: the first
+      // requests should not pay for allocating a KV cache.
+      if (native != null) for (const seq of sequences) native.contexts.set(seq, native.model.createContext({ contextSize: context.contextSize, threads }))
       // node-llama-cpp decodes at once only when every sequence of the context has a token queued,
       // else it waits for `dispatchSchedule` to gather a batch. With one generation running there
       // is nothing to gather: decode now (in the same microtask run), before the stream writers'
@@ -605,12 +608,8 @@ export class InferenceEngine {
    * the loop; tokens it sampled past that point are not counted.
    */
   async #generateNative (m: LoadedModel, native: NonNullable<LoadedModel['native']>, seq: LlamaContextSequence, req: GenerateRequest, withBos: Token[], maxTokens: number, signal: AbortSignal, options: GenerateOptions): Promise<GenerationRun> {
-    let ctx = native.contexts.get(seq)
-    if (ctx == null) {
-      ctx = native.model.createContext({ contextSize: m.context.contextSize, threads: m.threads })
-      native.contexts.set(seq, ctx)
-    }
-    const context = ctx
+    const context = native.contexts.get(seq)
+    if (context == null) throw new PlexusError('PLX_ERR_INTERNAL', ['the native generation loop has no context for this sequence'])
     const filter = new StopSequenceFilter(req.stop ?? [])
     let text = ''
     let completionTokens = 0
