@@ -645,7 +645,8 @@ export class InferenceEngine {
         repeatPenalty: req.repeatPenalty ?? 1,
         presencePenalty: req.presencePenalty ?? 0,
         frequencyPenalty: req.frequencyPenalty ?? 0,
-        penaltyWindow: PENALTY_WINDOW_TOKENS
+        penaltyWindow: PENALTY_WINDOW_TOKENS,
+        flushMicros: NATIVE_FLUSH_MICROS
       }, onPieces)
     } catch (err) {
       if (isPlexusError(err)) throw err
@@ -771,6 +772,15 @@ export class InferenceEngine {
     if (this.#llama != null) await (await this.#llama.catch(() => null))?.dispose()
   }
 }
+
+/**
+ * The native loop hands text over at most once a millisecond (the first piece at once). On a tiny
+ * model a token takes ~0.2 ms: waking the event loop, writing the socket and the client's read for
+ * every token took cores the decoding thread needed (stories260K over HTTP: ~0.6 of llama-bench
+ * handing over every token, ~0.75–0.97 once a millisecond). Models slower than 1 ms per token
+ * still get every token at once.
+ */
+const NATIVE_FLUSH_MICROS = 1000
 
 /** What one generation produced, whichever loop ran it. */
 interface GenerationRun {
