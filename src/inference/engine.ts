@@ -774,13 +774,13 @@ export class InferenceEngine {
 }
 
 /**
- * The native loop hands text over at most once a millisecond (the first piece at once). On a tiny
- * model a token takes ~0.2 ms: waking the event loop, writing the socket and the client's read for
- * every token took cores the decoding thread needed (stories260K over HTTP: ~0.6 of llama-bench
- * handing over every token, ~0.75–0.97 once a millisecond). Models slower than 1 ms per token
- * still get every token at once.
+ * The native loop hands text over at most every 16 ms — a display frame — and the first piece at
+ * once. Each hand-over wakes the event loop, which writes the stream, and the client reads it: on
+ * a 2-core machine that takes the cores the decoding threads need. Measured over HTTP (bench/
+ * README.md): stories260K at 1 thread ~0.6 of llama-bench handing over every token, ~0.75–0.97
+ * every millisecond; the 85M model at 2 threads 0.89–0.96 every millisecond, 1.00–1.06 every 16 ms.
  */
-const NATIVE_FLUSH_MICROS = 1000
+const NATIVE_FLUSH_MICROS = 16_000
 
 /** What one generation produced, whichever loop ran it. */
 interface GenerationRun {
