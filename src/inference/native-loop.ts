@@ -52,6 +52,8 @@ export interface NativeSampling {
   frequencyPenalty?: number
   /** Generated tokens the penalties look at. */
   penaltyWindow?: number
+  /** Hand text over at most this often, µs (the first piece at once); 0 = every piece at once. */
+  flushMicros?: number
 }
 
 interface AddonModel {

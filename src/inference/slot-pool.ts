@@ -8,7 +8,8 @@ interface Waiter<T> {
 }
 
 /**
- * A fixed set of slots (llama.cpp sequences) handed out in FIFO order. Waiters can be cancelled
+ * A fixed set of slots (llama.cpp sequences): waiters are served in FIFO order, free slots most
+ * recently released first. Waiters can be cancelled
  * through their signal; a full queue is refused at once rather than growing without bound.
  */
 export class SlotPool<T> {
@@ -56,7 +57,9 @@ export class SlotPool<T> {
       if (next.onAbort != null) next.signal?.removeEventListener('abort', next.onAbort)
       next.resolve(slot)
     } else {
-      this.#free.push(slot)
+      // Most recently used first: its KV cache holds the latest conversation (prefix reuse), and
+      // its buffers are warm; the other slots serve only when requests overlap.
+      this.#free.unshift(slot)
     }
   }
 

@@ -30,6 +30,26 @@ describe('SlotPool', () => {
     assert.equal(pool.waiting, 0)
   })
 
+  it('hands out the most recently released slot first', async () => {
+    // Prepare
+    const pool = new SlotPool(['a', 'b', 'c'], 4)
+    const a = await pool.acquire()
+    const b = await pool.acquire()
+
+    // Execute: b is released last, then a; sequential requests after that.
+    pool.release(a)
+    pool.release(b)
+    const next = await pool.acquire()
+    pool.release(next)
+    const again = await pool.acquire()
+
+    // Assert: the slot whose cache holds the latest conversation is reused; c was never needed.
+    assert.equal(next, 'b')
+    assert.equal(again, 'b')
+    assert.equal(await pool.acquire(), 'a')
+    assert.equal(await pool.acquire(), 'c')
+  })
+
   it('serves waiters first in, first out', async () => {
     // Prepare
     const pool = new SlotPool(['a'], 10)
