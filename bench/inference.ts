@@ -34,7 +34,7 @@ import { ensureBenchModel } from './lib/bench-model.js'
 import { httpApiAvailable, measureHttpDecode } from './lib/http-api.js'
 import type { HttpDecodeResult } from './lib/http-api.js'
 import { ensureNlcPrebuiltCopy } from './lib/nlc-prebuilt.js'
-import { localBuilds } from '../src/inference/engine-build.js'
+import { currentBinary, localBuilds } from '../src/inference/engine-build.js'
 import { buildNativeLoop, readNativeLoopManifest } from '../src/inference/native-loop-build.js'
 import { ensureLlamaBench, runLlamaBench } from './lib/llama-bench.js'
 import type { LlamaBenchResult } from './lib/llama-bench.js'
@@ -108,7 +108,7 @@ async function main (): Promise<void> {
     log(sb.buildS > 0 ? `node-llama-cpp source build: built in ${sb.buildS.toFixed(0)} s` : 'node-llama-cpp source build: cached in .cache/nlc/')
   }
   if (values['native-loop'] && !values['no-http']) {
-    const n = await buildNativeLoop({ binary: sourceEntry === '' ? 'local build' : 'prebuilt' })
+    const n = await buildNativeLoop({ binary: await currentBinary() })
     log(n.built ? `native generation loop: built in ${n.seconds.toFixed(1)} s` : `native generation loop: cached (${n.manifest.binary} binary)`)
   }
   const nativeBuilt = readNativeLoopManifest() != null

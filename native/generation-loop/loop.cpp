@@ -109,7 +109,6 @@ class Model : public Napi::ObjectWrap<Model> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Model", {
       InstanceMethod("dispose", &Model::Dispose),
-      InstanceMethod("vocabularySize", &Model::VocabularySize),
     });
   }
 
@@ -133,11 +132,6 @@ class Model : public Napi::ObjectWrap<Model> {
     if (contexts > 0) throw Napi::Error::New(info.Env(), "the model still has contexts");
     free();
     return info.Env().Undefined();
-  }
-
-  Napi::Value VocabularySize(const Napi::CallbackInfo& info) {
-    if (vocab == nullptr) throw Napi::Error::New(info.Env(), "the model is disposed");
-    return Napi::Number::New(info.Env(), llama_vocab_n_tokens(vocab));
   }
 
   llama_model* model = nullptr;
@@ -245,7 +239,6 @@ class Context : public Napi::ObjectWrap<Context> {
       InstanceMethod("generate", &Context::Generate),
       InstanceMethod("abort", &Context::Abort),
       InstanceMethod("dispose", &Context::Dispose),
-      InstanceMethod("contextSize", &Context::ContextSize),
     });
   }
 
@@ -326,8 +319,6 @@ class Context : public Napi::ObjectWrap<Context> {
     abortFlag.store(true);
     return info.Env().Undefined();
   }
-
-  Napi::Value ContextSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nCtx); }
 
   // generate(promptTokens: Uint32Array, options, onBatch(pieces, done))
   Napi::Value Generate(const Napi::CallbackInfo& info) {
@@ -596,7 +587,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("Context", Context::Init(env));
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
-  exports.Set("llamaCppRelease", Napi::String::New(env, "v0.5.0"));
   return exports;
 }
 

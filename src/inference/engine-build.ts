@@ -17,6 +17,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { getLlama, LlamaLogLevel } from 'node-llama-cpp'
 import { PlexusError } from '../errors.js'
 
 /** A build tool found on the PATH, or not. */
@@ -77,6 +78,29 @@ export function findBuildTools (env: NodeJS.ProcessEnv = process.env): BuildTool
   ]
 }
 
+/** The tools the build lacks, as one clause (`git: not found on the PATH; …`), or null when all are there. */
+export function missingBuildTools (env: NodeJS.ProcessEnv = process.env): string | null {
+  const missing = findBuildTools(env).filter((t) => t.problem != null)
+  return missing.length > 0 ? missing.map((t) => `${t.name}: ${t.problem ?? ''}`).join('; ') : null
+}
+
+/**
+ * Runs one build command with its output on this process's stderr (the build's progress is for a
+ * person: stdout stays free for --json); resolves with its exit code.
+ */
+export async function runBuildStep (command: string, args: string[], options: { cwd?: string, env: NodeJS.ProcessEnv, signal?: AbortSignal }): Promise<number | null> {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', process.stderr, process.stderr],
+    ...(options.signal != null ? { signal: options.signal } : {})
+  })
+  return await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  })
+}
+
 /** Options of {@link buildEngine}. */
 export interface BuildEngineOptions {
   /** Rebuild even when a local build exists. */
@@ -103,24 +127,14 @@ export async function buildEngine (options: BuildEngineOptions = {}): Promise<Bu
   const packageDir = nodeLlamaCppDir()
   const existing = localBuilds(packageDir)[0] ?? null
   if (existing != null && options.force !== true) return { built: false, seconds: 0, build: existing }
-  const missing = findBuildTools(env).filter((t) => t.problem != null)
-  if (missing.length > 0) {
-    throw new PlexusError('PLX_ERR_ENGINE_BUILD', [`${missing.map((t) => `${t.name}: ${t.problem ?? ''}`).join('; ')}. The prebuilt binary stays in use`])
-  }
+  const missing = missingBuildTools(env)
+  if (missing != null) throw new PlexusError('PLX_ERR_ENGINE_BUILD', [`${missing}. The prebuilt binary stays in use`])
   if (!existsSync(join(packageDir, 'llama', 'gitRelease.bundle'))) {
     throw new PlexusError('PLX_ERR_ENGINE_BUILD', [`node-llama-cpp at ${packageDir} ships no llama.cpp source bundle. The prebuilt binary stays in use`])
   }
   const started = performance.now()
-  const child = spawn(process.execPath, [join(packageDir, 'dist', 'cli', 'cli.js'), 'source', 'download', '--gpu', 'false', '--noUsageExample'], {
-    cwd: packageDir,
-    env,
-    // The build's progress is for a person: keep stdout free for --json.
-    stdio: ['ignore', process.stderr, process.stderr],
-    ...(options.signal != null ? { signal: options.signal } : {})
-  })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
+  const code = await runBuildStep(process.execPath, [join(packageDir, 'dist', 'cli', 'cli.js'), 'source', 'download', '--gpu', 'false', '--noUsageExample'], {
+    cwd: packageDir, env, ...(options.signal != null ? { signal: options.signal } : {})
   })
   const build = localBuilds(packageDir)[0] ?? null
   if (code !== 0 || build == null) {
@@ -149,6 +163,14 @@ export function describeBinary (llama: { buildType: 'localBuild' | 'prebuilt', g
     llamaCpp: llama.llamaCppRelease.release,
     uvThreadpoolSize: uvThreadpoolSize()
   }
+}
+
+/** The binary node-llama-cpp picks now, without building: the one a node started afterwards uses (as engine.ts loads it). */
+export async function currentBinary (): Promise<EngineBinary> {
+  const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false })
+  const binary = describeBinary(llama)
+  await llama.dispose()
+  return binary
 }
 
 /** The libuv thread pool size this process started with (libuv's default is 4). */

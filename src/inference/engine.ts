@@ -470,12 +470,11 @@ export class InferenceEngine {
     const m = await this.#acquireModel(req.model)
     const signal = options.signal != null ? AbortSignal.any([options.signal, this.#shutdown.signal]) : this.#shutdown.signal
     const { tokens: withBos, maxTokens } = this.#prepare(m, req)
-    if (req.resumeTokens != null && req.resumeTokens.length === maxTokens) {
+    const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
+    if (req.resumeTokens != null && replay.length === maxTokens) {
       // An earlier peer produced every token already; only the accounting is left.
-      this.#checkResume(m, req.resumeTokens, maxTokens)
       return { model: m.record.name, text: '', finishReason: 'length', usage: { promptTokens: withBos.length, completionTokens: maxTokens }, timings: { queuedMs: 0, firstTokenMs: 0, decodeMs: 0 } }
     }
-    const replay = this.#checkResume(m, req.resumeTokens, maxTokens)
 
     const queuedAt = performance.now()
     const seq = await m.pool.acquire({ signal })
@@ -633,13 +632,9 @@ export class InferenceEngine {
     let done
     try {
       if (signal.aborted) throw this.#abortError()
-      const s = samplingDefaults(req)
       done = await context.generate(withBos, {
+        ...samplingDefaults(req),
         maxTokens,
-        temperature: s.temperature,
-        topK: s.topK,
-        topP: s.topP,
-        minP: s.minP,
         // node-llama-cpp's rule for a missing seed (LlamaContext._resolveSamplerConfig).
         seed: Math.max(0, Math.floor(req.seed ?? Date.now() / 1000)) >>> 0,
         repeatPenalty: req.repeatPenalty ?? 1,

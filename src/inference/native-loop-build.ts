@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -16,10 +16,7 @@ import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import { writeJsonAtomic } from '../node/json-file.js'
 import { PACKAGE_ROOT } from '../paths.js'
-import { findBuildTools, localBuilds, nodeLlamaCppDir, type EngineBinary } from './engine-build.js'
-
-/** llama.cpp release whose headers and libraries the addon is built against. */
-export const NATIVE_LOOP_LLAMA_CPP = 'v0.5.0'
+import { localBuilds, missingBuildTools, nodeLlamaCppDir, runBuildStep, type EngineBinary } from './engine-build.js'
 
 /** Where the addon, its build folder and the header checkout live (ignored by git). */
 export function nativeLoopDir (root: string = PACKAGE_ROOT): string {
@@ -34,6 +31,7 @@ export function nativeLoopSourceDir (root: string = PACKAGE_ROOT): string {
 const ManifestSchema = z.object({
   /** Which node-llama-cpp binary the addon links against. */
   binary: z.enum(['prebuilt', 'local build']),
+  /** llama.cpp release of that binary, whose headers and libraries the addon is built against. */
   llamaCpp: z.string(),
   /** Folder of the libllama / libggml shared libraries linked against. */
   libDir: z.string(),
@@ -93,26 +91,18 @@ function napiIncludeDir (): string | null {
   return null
 }
 
-async function run (command: string, args: string[], options: { cwd?: string, env: NodeJS.ProcessEnv, signal?: AbortSignal }): Promise<void> {
-  const child = spawn(command, args, {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ['ignore', process.stderr, process.stderr],
-    ...(options.signal != null ? { signal: options.signal } : {})
-  })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
-  })
+async function run (command: string, args: string[], options: { env: NodeJS.ProcessEnv, signal?: AbortSignal }): Promise<void> {
+  const code = await runBuildStep(command, args, options)
   if (code !== 0) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`\`${command} ${args.join(' ')}\` failed (exit code ${String(code)}; its output is above). Generations keep using node-llama-cpp`])
 }
 
 /** Options of {@link buildNativeLoop}. */
 export interface BuildNativeLoopOptions {
-  /** The binary node-llama-cpp uses (engine-build.ts describeBinary); the addon links against its libraries. */
-  binary: EngineBinary['binary']
-  /** The GPU backend node-llama-cpp uses, if any: the loop is for CPU builds only. */
-  gpu?: string | false
+  /**
+   * The binary node-llama-cpp uses (engine-build.ts currentBinary): the addon links against its
+   * libraries and is for CPU builds only.
+   */
+  binary: EngineBinary
   /** Rebuild even when a build for this binary exists. */
   force?: boolean
   env?: NodeJS.ProcessEnv
@@ -130,20 +120,21 @@ export interface BuildNativeLoopResult {
 
 /**
  * Builds the addon against the libraries of `binary` (cmake, offline). Refuses with
- * PLX_ERR_ENGINE_BUILD, changing nothing, when a tool, Node's headers or the libraries are missing.
+ * PLX_ERR_NATIVE_LOOP_BUILD, changing nothing, when a tool, Node's headers or the libraries are missing.
  */
 export async function buildNativeLoop (options: BuildNativeLoopOptions): Promise<BuildNativeLoopResult> {
   const env = options.env ?? process.env
   const root = options.root ?? PACKAGE_ROOT
   const dir = nativeLoopDir(root)
+  const { binary: kind, gpu, llamaCpp } = options.binary
   const existing = readNativeLoopManifest(dir)
-  if (existing != null && existing.binary === options.binary && options.force !== true) return { built: false, seconds: 0, manifest: existing }
-  if (options.gpu != null && options.gpu !== false) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`node-llama-cpp runs the ${options.gpu} backend here; the loop supports CPU builds only. Generations keep using node-llama-cpp`])
-  const missing = findBuildTools(env).filter(t => t.problem != null)
-  if (missing.length > 0) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`${missing.map(t => `${t.name}: ${t.problem ?? ''}`).join('; ')}. Generations keep using node-llama-cpp`])
+  if (existing != null && existing.binary === kind && existing.llamaCpp === llamaCpp && options.force !== true) return { built: false, seconds: 0, manifest: existing }
+  if (gpu !== false) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`node-llama-cpp runs the ${gpu} backend here; the loop supports CPU builds only. Generations keep using node-llama-cpp`])
+  const missing = missingBuildTools(env)
+  if (missing != null) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`${missing}. Generations keep using node-llama-cpp`])
   const packageDir = nodeLlamaCppDir()
-  const libDir = llamaLibDir(options.binary, packageDir)
-  if (libDir == null) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`no llama.cpp shared libraries found for the ${options.binary} binary of node-llama-cpp at ${packageDir}. Generations keep using node-llama-cpp`])
+  const libDir = llamaLibDir(kind, packageDir)
+  if (libDir == null) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`no llama.cpp shared libraries found for the ${kind} binary of node-llama-cpp at ${packageDir}. Generations keep using node-llama-cpp`])
   const nodeInclude = nodeIncludeDir()
   if (nodeInclude == null) throw new PlexusError('PLX_ERR_NATIVE_LOOP_BUILD', [`Node's headers (node_api.h) were not found next to ${process.execPath}. Generations keep using node-llama-cpp`])
   const napiInclude = napiIncludeDir()
@@ -177,8 +168,8 @@ export async function buildNativeLoop (options: BuildNativeLoopOptions): Promise
   copyFileSync(join(build, 'generation_loop.node'), `${addon}.tmp`)
   renameSync(`${addon}.tmp`, addon)
   const manifest: NativeLoopManifest = {
-    binary: options.binary,
-    llamaCpp: NATIVE_LOOP_LLAMA_CPP,
+    binary: kind,
+    llamaCpp,
     libDir,
     addon,
     builtAt: statSync(addon).mtime.toISOString(),

@@ -58,20 +58,17 @@ export interface NativeSampling {
 
 interface AddonModel {
   dispose: () => void
-  vocabularySize: () => number
 }
 
 interface AddonContext {
   generate: (prompt: Uint32Array, options: NativeSampling, onBatch: (pieces: NativePiece[], done: NativeDone | null) => void) => void
   abort: () => void
   dispose: () => void
-  contextSize: () => number
 }
 
 interface Addon {
   loadModel: (path: string) => Promise<AddonModel>
   Context: new (model: AddonModel, options: { contextSize: number, threads: number, batchSize: number }) => AddonContext
-  llamaCppRelease: string
 }
 
 /** Whether the loop can run, and why not. */

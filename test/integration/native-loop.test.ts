@@ -3,9 +3,8 @@ import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
-import { getLlama, LlamaLogLevel } from 'node-llama-cpp'
 import { InferenceEngine, type GenerateRequest, type InferenceInit } from '../../src/inference/engine.js'
-import { describeBinary } from '../../src/inference/engine-build.js'
+import { currentBinary } from '../../src/inference/engine-build.js'
 import { buildNativeLoop, nativeLoopDir, readNativeLoopManifest } from '../../src/inference/native-loop-build.js'
 import { ModelRegistry } from '../../src/inference/registry.js'
 import { silentLogger } from '../../src/logger.js'
@@ -41,10 +40,7 @@ describe('native generation loop', () => {
 
   before(async () => {
     if (readNativeLoopManifest() == null) {
-      const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error })
-      const { binary, gpu } = describeBinary(llama)
-      await llama.dispose()
-      await buildNativeLoop({ binary, gpu })
+      await buildNativeLoop({ binary: await currentBinary() })
     }
     native = await engineWith({ nativeLoop: true })
     plain = await engineWith({ nativeLoop: false })

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp'
-import { buildEngine, describeBinary, findBuildTools, localBuilds, nodeLlamaCppDir, type EngineBinary } from '../../inference/engine-build.js'
+import { buildEngine, currentBinary, describeBinary, findBuildTools, localBuilds, nodeLlamaCppDir } from '../../inference/engine-build.js'
 import { buildNativeLoop, readNativeLoopManifest } from '../../inference/native-loop-build.js'
 import { NativeLoop } from '../../inference/native-loop.js'
 import { output, table, type GlobalOptions } from '../output.js'
@@ -16,14 +16,6 @@ async function engineStatus (): Promise<Record<string, unknown>> {
   await llama.dispose()
   const nativeLoop = { built: manifest != null, usable: loop != null, reason, binary: manifest?.binary ?? null, builtAt: manifest?.builtAt ?? null, libDir: manifest?.libDir ?? null }
   return { ...binary, nodeLlamaCpp: nodeLlamaCppDir(), localBuilds: localBuilds(), nativeLoop, buildTools: findBuildTools() }
-}
-
-/** The binary node-llama-cpp picks now (the one a node started afterwards uses). */
-async function currentBinary (): Promise<EngineBinary> {
-  const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false })
-  const binary = describeBinary(llama)
-  await llama.dispose()
-  return binary
 }
 
 export function registerEngine (program: Command): void {
@@ -59,8 +51,7 @@ export function registerEngine (program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const force = opts.force === true
       if (opts.nativeLoop === true) {
-        const b = await currentBinary()
-        const r = await buildNativeLoop({ binary: b.binary, gpu: b.gpu, force })
+        const r = await buildNativeLoop({ binary: await currentBinary(), force })
         output(g.json, r, () => r.built
           ? `built the native generation loop in ${r.seconds.toFixed(1)} s against the ${r.manifest.binary} binary (${r.manifest.libDir})\nnodes started from now on run plain generations on it (check with \`plexus engine status\`)`
           : `the native generation loop is already built for the ${r.manifest.binary} binary (use --force to rebuild)`)
@@ -70,8 +61,7 @@ export function registerEngine (program: Command): void {
       // The loop links against the libraries of the binary in use: rebuild it for the new one.
       let nativeLoop: { built: boolean, seconds: number } | { error: string }
       try {
-        const b = await currentBinary()
-        const n = await buildNativeLoop({ binary: b.binary, gpu: b.gpu, force: force || r.built })
+        const n = await buildNativeLoop({ binary: await currentBinary(), force: force || r.built })
         nativeLoop = { built: n.built, seconds: n.seconds }
       } catch (err) {
         nativeLoop = { error: (err as Error).message }
