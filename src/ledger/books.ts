@@ -22,7 +22,7 @@ import { countersignReceipt, signReceipt, type InferenceReceiptBody, type Provid
 import type { ReceiptKeeper } from './inference.js'
 import { SpotChecker } from './spot-check.js'
 import { addUptime, balances, settleEpoch, settlementTime, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
-import { SCORE_OUTCOMES, isScoreRecord, tallyScores, type ScoreOutcome } from './scores.js'
+import { SCORE_OUTCOMES, isScoreRecord, noneIgnored, tallyScores, type ScoreOutcome } from './scores.js'
 import { UptimeScorer } from './uptime.js'
 import { deleteMeta, getMeta, setMeta } from './store.js'
 
@@ -239,7 +239,7 @@ export class Books implements ReceiptKeeper {
     const scores = tallyScores(p, receipts.filter(e => isRecord(e)))
     const now = Date.now()
     const settled = [...new Set([...byEpoch.keys(), ...scores.keys()])].filter(e => e >= 0 && settlementTime(p, e) <= now).sort((a, b) => a - b)
-    const scoresIgnored = Object.fromEntries(SCORE_OUTCOMES.map(o => [o, 0])) as Record<ScoreOutcome, number>
+    const scoresIgnored = noneIgnored()
     const epochs = settled.map(e => {
       const uptime = scores.get(e)?.uptime ?? new Map<string, number>()
       for (const o of SCORE_OUTCOMES) if (o !== 'invalid') scoresIgnored[o] += scores.get(e)?.ignored[o] ?? 0

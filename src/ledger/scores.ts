@@ -95,7 +95,8 @@ export function isScoreRecord (value: unknown): boolean {
   return kind === 'score-commit' || kind === 'score-reveal'
 }
 
-function noneIgnored (): Record<ScoreOutcome, number> {
+/** A count of zero for every outcome. */
+export function noneIgnored (): Record<ScoreOutcome, number> {
   return Object.fromEntries(SCORE_OUTCOMES.map(o => [o, 0])) as Record<ScoreOutcome, number>
 }
 

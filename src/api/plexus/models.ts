@@ -1,20 +1,21 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { PlexusError } from '../../errors.js'
-import type { InferenceEngine } from '../../inference/engine.js'
+import type { InferenceEngine, LoadedModelInfo } from '../../inference/engine.js'
 import { pullAndRegister } from '../../inference/install.js'
 import { pullKey } from '../../inference/pull.js'
 import { MODEL_NAME_RE, type ModelRecord } from '../../inference/registry.js'
 import type { PlexusNetwork } from '../../p2p/network.js'
 import { disconnectSignal, streamSse } from '../generation.js'
 import { ErrorSchema } from '../openai/schemas.js'
+import { LoadedSchema } from './routes.js'
 
 export interface ModelRoutesOptions {
   engine: InferenceEngine
   network: PlexusNetwork | null
 }
 
-const LoadedStateSchema = z.object({ memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
+const LoadedStateSchema = LoadedSchema.omit({ name: true, sha256: true, threads: true })
 
 /** A registered model with the metadata read from its GGUF header, and its state on this node. */
 export const InstalledModelSchema = z.object({
@@ -89,10 +90,14 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
   const registry = engine.registry
   const pulling = new Set<string>()
 
-  const describe = (m: ModelRecord): z.output<typeof InstalledModelSchema> => {
-    const loaded = engine.loadedModels().find(l => l.name === m.name)
+  /** Describes models against one look at the engine (what is loaded, the default). */
+  const describer = (): (m: ModelRecord) => z.output<typeof InstalledModelSchema> => {
+    const loadedByName = new Map(engine.loadedModels().map(l => [l.name, l]))
     let defaultName: string | null = null
     try { defaultName = engine.defaultModelName() } catch {}
+    return m => describeModel(m, loadedByName.get(m.name), defaultName)
+  }
+  const describeModel = (m: ModelRecord, loaded: LoadedModelInfo | undefined, defaultName: string | null): z.output<typeof InstalledModelSchema> => {
     const { chatTemplate, ...metadata } = m.metadata
     return {
       name: m.name,
@@ -127,7 +132,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     schema: { tags, summary: 'Installed models (GGUF metadata, load state) and the models peers advertise', response: { 200: ModelsOverviewSchema, 401: ErrorSchema } }
   }, async () => {
     const installed = registry.list()
-    return { installed: installed.map(describe), network: networkModels(new Set(installed.map(m => m.sha256))), networkEnabled: network != null }
+    return { installed: installed.map(describer()), network: networkModels(new Set(installed.map(m => m.sha256))), networkEnabled: network != null }
   })
 
   app.post('/api/plexus/models', {
@@ -142,7 +147,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     const record = await registry.add(b.path, { name: b.name, store: b.copy === true ? 'copy' : 'reference', signal: disconnectSignal(reply) })
     // Peers learn of the change with the next advert, sent now rather than at the next interval.
     network?.advertiseNow()
-    return await reply.status(201).send(describe(record))
+    return await reply.status(201).send(describer()(record))
   })
 
   app.post('/api/plexus/models/pull', {
@@ -170,7 +175,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
           onProgress: p => { if (gate(p.receivedBytes, p.totalBytes)) write({ type: 'progress', ...p }) }
         })
         if (!r.alreadyRegistered) network?.advertiseNow()
-        write({ type: 'done', model: describe(r.record), resumedFrom: r.resumedFrom, alreadyRegistered: r.alreadyRegistered })
+        write({ type: 'done', model: describer()(r.record), resumedFrom: r.resumedFrom, alreadyRegistered: r.alreadyRegistered })
       })
     } finally {
       pulling.delete(key)

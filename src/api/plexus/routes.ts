@@ -38,7 +38,8 @@ export const NodeStatusSchema = z.object({
 })
 export type NodeStatus = z.output<typeof NodeStatusSchema>
 
-const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
+/** A model in memory: its size, context, threads and queue. */
+export const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
 
 export interface PlexusRoutesOptions {
   engine: InferenceEngine
