@@ -36,11 +36,3 @@ export async function waitForJob (node: TestNode, id: string, timeoutMs = 240_00
   }
 }
 
-/** Polls `check` (sync or async) until it holds. */
-export async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}

@@ -67,3 +67,12 @@ export function metricValue (text: string, name: string, labels = ''): number | 
   const line = text.split('\n').find(l => l.startsWith(labels === '' ? `${name} ` : `${name}{${labels}} `))
   return line == null ? null : Number(line.split(' ').pop())
 }
+
+/** Polls `check` (sync or async) until it holds. */
+export async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}

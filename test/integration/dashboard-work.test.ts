@@ -4,9 +4,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startDevnet, type Devnet } from '../../src/devnet/devnet.js'
 import { STATS_FUNCTIONS } from '../../src/analytics/functions.js'
-import { tempDir } from '../helpers/node.js'
+import { tempDir, waitFor } from '../helpers/node.js'
 import { openDashboard, type Dashboard } from '../helpers/browser.js'
-import { breastCancer, post, stratified, waitFor, writeCsv } from '../helpers/federated.js'
+import { breastCancer, post, stratified, writeCsv } from '../helpers/federated.js'
 
 /**
  * A small survey per site: `grp` (a factor) and two numbers. Site B has only 2 rows in group b,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { startTestNode, tempDir, type TestNode } from '../helpers/node.js'
+import { startTestNode, tempDir, waitFor, type TestNode } from '../helpers/node.js'
 import { makePeer, makeReceipt } from '../helpers/ledger.js'
 import { loadDiabetes, DIABETES_COLUMNS } from '../../src/analytics/diabetes.js'
 import { initDataDir } from '../../src/node/node.js'
@@ -18,14 +18,6 @@ type Row = Record<string, number>
 async function call (method: string, url: string, body?: unknown): Promise<{ status: number, body: any }> {
   const res = await fetch(url, { method, ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) })
   return { status: res.status, body: await res.json() }
-}
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
 }
 
 /** A filter over the diabetes rows whose sex table has a smallest cell of exactly 4. */

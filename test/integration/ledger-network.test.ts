@@ -16,7 +16,7 @@ import { LEDGER_PROTOCOL, LedgerService, answer, ledgerTopic, serveStream, type 
 import { fromHex, verifyInclusion } from '../../src/ledger/merkle.js'
 import { signTreeHead } from '../../src/ledger/tree-head.js'
 import { signPayload } from '../../src/crypto/signing.js'
-import { tempDir } from '../helpers/node.js'
+import { tempDir, waitFor } from '../helpers/node.js'
 import { makePeer, makeReceipt, type TestPeer } from '../helpers/ledger.js'
 
 const NETWORK = 'plexus-ledger-test'
@@ -25,14 +25,6 @@ const provider = makePeer()
 const requester = makePeer()
 
 interface LedgerNode { peer: TestPeer, host: PlexusLibp2p, log: LedgerLog, book: HeadBook, svc: LedgerService, id: string }
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 async function host (peer: TestPeer): Promise<PlexusLibp2p> {
   return await createHost(peer.seed, NetworkConfigSchema.parse({ host: '127.0.0.1', port: 0, mdns: false, networkId: NETWORK }), 'ledger-test')

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import Database from 'better-sqlite3-multiple-ciphers'
-import { startTestNode, tempDir, type TestNode } from '../helpers/node.js'
+import { startTestNode, tempDir, waitFor, type TestNode } from '../helpers/node.js'
 import { plexus, plexusAsync } from '../helpers/cli.js'
 import { makePeer, makeReceipt } from '../helpers/ledger.js'
 import { createHost, type PlexusLibp2p } from '../../src/p2p/host.js'
@@ -19,14 +19,6 @@ const MODEL = 'stories260K'
 const EPOCH_SECONDS = 2
 /** Genesis a minute ago, on a whole second: epochs of 2 s. */
 const GENESIS_MS = Math.floor(Date.now() / 1000) * 1000 - 60_000
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 async function getJson<T> (url: string): Promise<T> {
   const res = await fetch(url)

@@ -5,7 +5,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { startTestNode, tempDir, readSse, FIXTURE_MODEL, type TestNode } from '../helpers/node.js'
+import { startTestNode, tempDir, readSse, FIXTURE_MODEL, waitFor, type TestNode } from '../helpers/node.js'
 import { startNodeProcess } from '../helpers/cli.js'
 import { createIdentity } from '../../src/node/identity.js'
 import { createHost, type PlexusLibp2p } from '../../src/p2p/host.js'
@@ -43,14 +43,6 @@ async function countingProxy (targetPort: number): Promise<Counted> {
     port: typeof address === 'object' && address != null ? address.port : 0,
     bytes: () => bytes,
     close: async () => { for (const s of sockets) s.destroy(); await new Promise<void>(resolve => server.close(() => resolve())) }
-  }
-}
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
   }
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { startTestNode, tempDir, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
+import { startTestNode, tempDir, FIXTURE_SHA256, waitFor, type TestNode } from '../helpers/node.js'
 import { createIdentity } from '../../src/node/identity.js'
 import { createHost, type PlexusLibp2p } from '../../src/p2p/host.js'
 import { LedgerConfigSchema, NetworkConfigSchema } from '../../src/node/config.js'
@@ -22,14 +22,6 @@ const PROMPT = { model: MODEL, prompt: 'Once upon a time', max_tokens: 32, seed:
 
 interface Completion { choices: Array<{ text: string }>, plexus: { route: { kind: string, peers: string[] } } }
 interface Peer { peerId: string, reputation: number, mismatches: number, checksMatched: number, excluded: boolean, excludedReason: string | null }
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 async function complete (url: string, body: object, privacy = 'community'): Promise<Completion> {
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-plexus-privacy': privacy }, body: JSON.stringify(body) })

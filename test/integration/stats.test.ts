@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { startTestNode, tempDir, type TestNode } from '../helpers/node.js'
+import { startTestNode, tempDir, waitFor, type TestNode } from '../helpers/node.js'
 import { loadDiabetes, DIABETES_COLUMNS } from '../../src/analytics/diabetes.js'
 import { histogramQuantiles } from '../../src/analytics/pool.js'
 import { fitGlm, siteStatistics } from '../../src/analytics/glm.js'
@@ -26,14 +26,6 @@ function writeCsv (path: string, rows: Row[]): void {
 async function post (url: string, body: unknown): Promise<{ status: number, body: any }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() }
-}
-
-async function waitFor (what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
 }
 
 function close (actual: number, expected: number, tol: number, what: string): void {
