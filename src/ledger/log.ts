@@ -8,9 +8,9 @@
  */
 import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError, isPlexusError } from '../errors.js'
-import { MerkleTree, MemoryHashStore, equalHashes, leafHash, toHex } from './merkle.js'
+import { MerkleTree, MemoryHashStore, equalHashes, toHex } from './merkle.js'
 import { verifyEntryWithJson, type LedgerEntry } from './records.js'
-import { SqliteHashStore, getMeta, openLedgerDb, setMeta, type Db } from './store.js'
+import { FIRST_STORED_LEVEL, SqliteHashStore, getMeta, openLedgerDb, setMeta, type Db } from './store.js'
 import { signConsistency, signTreeHead, verifyTreeHead, type SignedConsistencyProof, type SignedTreeHead } from './tree-head.js'
 import type { PeerSigner } from './peer-keys.js'
 
@@ -127,8 +127,8 @@ export class LedgerLog {
   /** Verifies every receipt first, then appends them all in one transaction (all or none). */
   appendMany (receipts: readonly unknown[]): AppendResult[] {
     const items = receipts.map(r => {
-      const { id, json } = verifyEntryWithJson(r)
-      return { id, data: json, hash: leafHash(json) }
+      const { id, json, leafHash } = verifyEntryWithJson(r)
+      return { id, data: json, hash: leafHash }
     })
     const ids = new Set<string>()
     for (const { id } of items) {
@@ -234,7 +234,7 @@ export class LedgerLog {
     for (const row of this.#db.prepare('SELECT idx, id, data, leaf_hash FROM entries ORDER BY idx').iterate() as IterableIterator<EntryRow>) {
       const bad = (reason: string): VerifyReport => report({ what: 'entry', index: row.idx, id: row.id, reason })
       if (row.idx !== rebuilt.size) return bad(`expected entry ${rebuilt.size} here`)
-      let checked: { id: string, json: string }
+      let checked: { id: string, json: string, leafHash: Uint8Array }
       try {
         checked = verifyEntryWithJson(JSON.parse(row.data))
       } catch (err) {
@@ -242,7 +242,7 @@ export class LedgerLog {
       }
       if (checked.id !== row.id) return bad(`the entry inside has id '${checked.id}'`)
       if (checked.json !== row.data) return bad('the stored bytes are not the canonical form of the entry')
-      const h = leafHash(row.data)
+      const h = checked.leafHash
       if (!equalHashes(h, row.leaf_hash)) return bad('the stored leaf hash does not match the receipt')
       rebuilt.appendLeafHash(h)
     }
@@ -252,13 +252,13 @@ export class LedgerLog {
       nodes++
       const span = 2 ** row.level
       let expected: Uint8Array | null = null
-      if (row.level >= 1 && (row.idx + 1) * span <= size) expected = rebuilt.subtreeHash(row.idx * span, (row.idx + 1) * span)
+      if (row.level >= FIRST_STORED_LEVEL && (row.idx + 1) * span <= size) expected = rebuilt.subtreeHash(row.idx * span, (row.idx + 1) * span)
       if (expected == null || !equalHashes(expected, row.hash)) {
         return report({ what: 'node', index: row.idx, id: null, reason: `tree node ${row.level}/${row.idx} ${expected == null ? 'should not exist' : 'is not the hash of its children'}` })
       }
     }
     let expectedNodes = 0
-    for (let span = 2; span <= size; span *= 2) expectedNodes += Math.floor(size / span)
+    for (let span = 2 ** FIRST_STORED_LEVEL; span <= size; span *= 2) expectedNodes += Math.floor(size / span)
     if (nodes !== expectedNodes) return report({ what: 'node', index: -1, id: null, reason: `the tree has ${nodes} stored nodes, ${expectedNodes} expected` })
     let headsChecked = 0
     for (const sth of this.heads()) {

@@ -12,9 +12,10 @@
  *
  * @packageDocumentation
  */
-import { createHash, type KeyObject } from 'node:crypto'
+import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { z } from 'zod'
-import { canonicalJson, signPayload, signingBytesOfJson, verifyBytesWithKey } from '../crypto/signing.js'
+import { canonicalJson, decodeSignature, signPayload, signingPrefix } from '../crypto/signing.js'
+import { leafHashOfFramed } from './merkle.js'
 import { PlexusError } from '../errors.js'
 import { MAX_RECEIPT_BYTES, RECEIPT_COUNTERSIGN_DOMAIN, RECEIPT_DOMAIN } from './constants.js'
 import { keyOfPeer, verifyByPeer, type PeerSigner } from './peer-keys.js'
@@ -121,7 +122,15 @@ function parseBody (body: unknown): ReceiptBody {
 export function signReceipt (provider: PeerSigner, body: ReceiptBody): ProviderSignedReceipt {
   const checked = parseBody(body)
   if (checked.provider !== provider.peerId) throw refuse('only the provider named in the receipt can sign it')
-  return { body: checked, providerSignature: signPayload(provider, RECEIPT_DOMAIN, checked) }
+  return { body: inCanonicalOrder(checked), providerSignature: signPayload(provider, RECEIPT_DOMAIN, checked) }
+}
+
+/**
+ * The same body with its keys in canonical (sorted) order, so the receipts this node makes travel
+ * in the order verifiers encode them in (see `verifyReceiptWithJson`'s fast path).
+ */
+function inCanonicalOrder (body: ReceiptBody): ReceiptBody {
+  return JSON.parse(canonicalJson(body)) as ReceiptBody
 }
 
 /**
@@ -133,19 +142,14 @@ export function countersignReceipt (requester: PeerSigner, partial: ProviderSign
   if (body.requester !== requester.peerId) throw refuse('only the requester named in the receipt can countersign it')
   if (!verifyByPeer(body.provider, RECEIPT_DOMAIN, body, partial.providerSignature)) throw refuse(`the provider's signature on receipt '${body.id}' does not verify`)
   const requesterSignature = signPayload(requester, RECEIPT_COUNTERSIGN_DOMAIN, { body, providerSignature: partial.providerSignature })
-  return { body, providerSignature: partial.providerSignature, requesterSignature }
+  return { body: inCanonicalOrder(body), providerSignature: partial.providerSignature, requesterSignature }
 }
 
-/** Canonical JSON of a receipt and of the two payloads its signatures cover, from one encoding of the body. */
-function encodings (r: SignedReceipt, wellFormed = false): { bodyJson: string, counterJson: string, receiptJson: string } {
+/** The canonical JSON of a receipt, from one encoding of its body. */
+function receiptJsonOf (r: SignedReceipt, wellFormed = false): string {
   // canonicalJson sorts keys: "body" < "providerSignature" < "requesterSignature".
   const bodyJson = wellFormed ? wellFormedBodyJson(r.body) : canonicalJson(r.body)
-  const sig = JSON.stringify(r.providerSignature)
-  return {
-    bodyJson,
-    counterJson: `{"body":${bodyJson},"providerSignature":${sig}}`,
-    receiptJson: `{"body":${bodyJson},"providerSignature":${sig},"requesterSignature":${JSON.stringify(r.requesterSignature)}}`
-  }
+  return `{"body":${bodyJson},"providerSignature":${JSON.stringify(r.providerSignature)},"requesterSignature":${JSON.stringify(r.requesterSignature)}}`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,12 +249,72 @@ export function isWellFormedReceipt (value: unknown): value is SignedReceipt {
   }
 }
 
+/** Own keys in exactly this order (a parsed JSON object keeps the order its sender wrote). */
+function keysInOrder (o: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(o)
+  if (own.length !== keys.length) return false
+  for (let i = 0; i < keys.length; i++) if (own[i] !== keys[i]) return false
+  return true
+}
+
+/**
+ * A well-formed receipt whose keys already come in canonical order (as this node's receipts are
+ * sent): `JSON.stringify` then writes exactly its canonical JSON, since every value is a string,
+ * an integer or a finite number that both encode alike (a unit test compares).
+ */
+function inCanonicalKeyOrder (r: SignedReceipt): boolean {
+  const b = r.body as unknown as Record<string, unknown>
+  return keysInOrder(r as unknown as Record<string, unknown>, RECEIPT_KEYS) && keysInOrder(b, SORTED_KIND_KEYS[r.body.kind]!) &&
+    (r.body.kind !== 'inference' || keysInOrder(r.body.params, SORTED_PARAMS_KEYS))
+}
+
+const RECEIPT_KEYS = ['body', 'providerSignature', 'requesterSignature']
+
+// The canonical bytes of a receipt are `{"body":` BODY `,"providerSignature":"` S1
+// `","requesterSignature":"` S2 `"}`, with S1 and S2 of fixed length; the provider signed
+// prefix(receipt) BODY, the requester prefix(receipt-countersign) `{"body":` BODY
+// `,"providerSignature":"` S1 `"}`, and the leaf hash covers 0x00 and the whole. So the receipt is
+// encoded to UTF-8 once, into a scratch buffer with room in front, and the three byte strings are
+// views of it with the right prefix written before (appending runs this per receipt; it is
+// synchronous, so one buffer serves every call).
+const BODY_AT = '{"body":'.length
+const PROVIDER_SIGNATURE_AT = ',"providerSignature":"'.length
+const TAIL_BYTES = PROVIDER_SIGNATURE_AT + 86 + '","requesterSignature":"'.length + 86 + '"}'.length
+const PROVIDER_PREFIX = signingPrefix(RECEIPT_DOMAIN)
+const REQUESTER_OPENING = `${signingPrefix(RECEIPT_COUNTERSIGN_DOMAIN)}{"body":`
+const ROOM = 64
+const scratch = Buffer.alloc(ROOM + 3 * MAX_RECEIPT_BYTES)
+
+/** Checks both signatures of a receipt from its canonical JSON; returns its leaf hash. */
+function checkSignatures (receipt: SignedReceipt, receiptJson: string, provider: KeyObject, requester: KeyObject): Uint8Array {
+  const end = ROOM + scratch.write(receiptJson, ROOM, 'utf8')
+  const bodyEnd = end - TAIL_BYTES
+  scratch[ROOM - 1] = 0x00
+  const leaf = leafHashOfFramed(scratch.subarray(ROOM - 1, end))
+  const providerSignature = decodeSignature(receipt.providerSignature)
+  const requesterSignature = decodeSignature(receipt.requesterSignature)
+  if (providerSignature == null || requesterSignature == null) throw refuse('a signature is not 86 base64url characters')
+  // The provider's bytes: its prefix (over the receipt's opening), then the body.
+  scratch.write(PROVIDER_PREFIX, ROOM + BODY_AT - PROVIDER_PREFIX.length, 'latin1')
+  if (!verifySignature(null, scratch.subarray(ROOM + BODY_AT - PROVIDER_PREFIX.length, bodyEnd), provider, providerSignature)) {
+    throw refuse(`the provider's signature on receipt '${receipt.body.id}' does not verify`)
+  }
+  // The requester's bytes: its prefix, the opening again, the receipt up to the provider's signature, closed.
+  const counterEnd = bodyEnd + PROVIDER_SIGNATURE_AT + 86 + 1
+  scratch.write(REQUESTER_OPENING, ROOM + BODY_AT - REQUESTER_OPENING.length, 'latin1')
+  scratch[counterEnd] = 0x7d // '}'
+  if (!verifySignature(null, scratch.subarray(ROOM + BODY_AT - REQUESTER_OPENING.length, counterEnd + 1), requester, requesterSignature)) {
+    throw refuse(`the requester's countersignature on receipt '${receipt.body.id}' does not verify`)
+  }
+  return leaf
+}
+
 /**
  * Validates a receipt from anywhere (a peer, the store, a file): schema, peer ids, both
- * signatures. Returns the typed receipt with its canonical JSON (the bytes a log stores), or throws
- * `PLX_ERR_LEDGER_RECEIPT_INVALID` saying why.
+ * signatures. Returns the typed receipt with its canonical JSON (the bytes a log stores) and the
+ * leaf hash of those bytes, or throws `PLX_ERR_LEDGER_RECEIPT_INVALID` saying why.
  */
-export function verifyReceiptWithJson (value: unknown): { receipt: SignedReceipt, json: string } {
+export function verifyReceiptWithJson (value: unknown): { receipt: SignedReceipt, json: string, leafHash: Uint8Array } {
   if (value == null || typeof value !== 'object') throw refuse('not an object')
   let receipt: SignedReceipt
   const wellFormed = isWellFormedReceipt(value)
@@ -262,16 +326,10 @@ export function verifyReceiptWithJson (value: unknown): { receipt: SignedReceipt
     receipt = r.data
   }
   const { provider, requester } = checkBody(receipt.body)
+  const json = wellFormed && inCanonicalKeyOrder(receipt) ? JSON.stringify(receipt) : receiptJsonOf(receipt, wellFormed)
   // The schema bounds every field, so this only guards against the schema growing unbounded.
-  const { bodyJson, counterJson, receiptJson } = encodings(receipt, wellFormed)
-  if (receiptJson.length > MAX_RECEIPT_BYTES) throw refuse(`larger than ${MAX_RECEIPT_BYTES} bytes`)
-  if (!verifyBytesWithKey(provider, signingBytesOfJson(RECEIPT_DOMAIN, bodyJson), receipt.providerSignature)) {
-    throw refuse(`the provider's signature on receipt '${receipt.body.id}' does not verify`)
-  }
-  if (!verifyBytesWithKey(requester, signingBytesOfJson(RECEIPT_COUNTERSIGN_DOMAIN, counterJson), receipt.requesterSignature)) {
-    throw refuse(`the requester's countersignature on receipt '${receipt.body.id}' does not verify`)
-  }
-  return { receipt, json: receiptJson }
+  if (json.length > MAX_RECEIPT_BYTES) throw refuse(`larger than ${MAX_RECEIPT_BYTES} bytes`)
+  return { receipt, json, leafHash: checkSignatures(receipt, json, provider, requester) }
 }
 
 /** `verifyReceiptWithJson` without the encoding. */
@@ -281,5 +339,5 @@ export function verifyReceipt (value: unknown): SignedReceipt {
 
 /** The exact bytes a receipt contributes to the log: its canonical JSON. */
 export function receiptBytes (receipt: SignedReceipt): Uint8Array {
-  return new TextEncoder().encode(encodings(receipt).receiptJson)
+  return new TextEncoder().encode(receiptJsonOf(receipt))
 }

@@ -12,6 +12,7 @@ import { canonicalJson, signPayload } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
 import { verifyByPeer, isEd25519PeerId, type PeerSigner } from './peer-keys.js'
 import { verifyReceiptWithJson, type SignedReceipt } from './receipts.js'
+import { leafHash as leafHashOf } from './merkle.js'
 
 /** The author's signature over a record body. */
 export const RECORD_DOMAIN = 'record'
@@ -71,13 +72,13 @@ export function verifyRecordWithJson (value: unknown): { record: SignedRecord, j
 }
 
 /** A receipt or a record, verified, with its id and canonical JSON (the bytes a log stores). */
-export function verifyEntryWithJson (value: unknown): { entry: LedgerEntry, id: string, json: string } {
+export function verifyEntryWithJson (value: unknown): { entry: LedgerEntry, id: string, json: string, leafHash: Uint8Array } {
   if (value != null && typeof value === 'object' && 'record' in value) {
     const { record, json } = verifyRecordWithJson(value)
-    return { entry: record, id: record.record.id, json }
+    return { entry: record, id: record.record.id, json, leafHash: leafHashOf(json) }
   }
-  const { receipt, json } = verifyReceiptWithJson(value)
-  return { entry: receipt, id: receipt.body.id, json }
+  const { receipt, json, leafHash } = verifyReceiptWithJson(value)
+  return { entry: receipt, id: receipt.body.id, json, leafHash }
 }
 
 export function verifyEntry (value: unknown): LedgerEntry {

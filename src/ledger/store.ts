@@ -14,11 +14,11 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3-multiple-ciphers'
 import type { Database as Db, Statement } from 'better-sqlite3'
 import { PlexusError } from '../errors.js'
-import type { HashStore } from './merkle.js'
+import { nodeHash, type HashStore } from './merkle.js'
 
 export type { Db }
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 /** How long a writer waits for another connection's lock before failing. */
 const BUSY_TIMEOUT_MS = 5000
 
@@ -77,6 +77,7 @@ export function openLedgerDb (file: string): Db {
     db.exec(SCHEMA)
     const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get() as string | undefined
     if (version == null) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION))
+    else if (version === '1') upgradeFromVersion1(db)
     else if (version !== String(SCHEMA_VERSION)) throw new PlexusError('PLX_ERR_LEDGER_CORRUPT', [file, `schema version ${version}, this Plexus reads ${SCHEMA_VERSION}`])
     return db
   } catch (err) {
@@ -85,6 +86,14 @@ export function openLedgerDb (file: string): Db {
     const code = (err as { code?: string }).code === 'SQLITE_NOTADB' || (err as { code?: string }).code === 'SQLITE_CORRUPT' ? 'PLX_ERR_LEDGER_CORRUPT' : 'PLX_ERR_LEDGER_STORE'
     throw new PlexusError(code, [file, (err as Error).message], { cause: err })
   }
+}
+
+/** Version 1 stored every tree level; version 2 keeps levels from FIRST_STORED_LEVEL up. */
+function upgradeFromVersion1 (db: Db): void {
+  db.transaction(() => {
+    db.prepare('DELETE FROM nodes WHERE level < ?').run(FIRST_STORED_LEVEL)
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION))
+  })()
 }
 
 export function getMeta (db: Db, key: string): string | null {
@@ -100,28 +109,53 @@ export function deleteMeta (db: Db, key: string): void {
 }
 
 /**
+ * The lowest tree level kept in `nodes`. Nodes below it (spanning at most 2^3 = 8 leaves) are
+ * not stored: `get` folds them from the leaf hashes (one range read of ≤ 8 rows), which saves
+ * seven in eight of the inserts an append would otherwise make, at the price of a few hashes per
+ * proof.
+ */
+export const FIRST_STORED_LEVEL = 4
+
+/**
  * Tree hashes in the ledger file: level 0 is `entries.leaf_hash` (written with the entry, so
- * `put` at level 0 has nothing to do), higher levels are rows of `nodes`.
+ * `put` at level 0 has nothing to do), levels from FIRST_STORED_LEVEL up are rows of `nodes`,
+ * and the levels between are computed from the leaves when asked for.
  */
 export class SqliteHashStore implements HashStore {
   readonly #leaf: Statement
+  readonly #leaves: Statement
   readonly #node: Statement
   readonly #insert: Statement
 
   constructor (db: Db) {
     this.#leaf = db.prepare('SELECT leaf_hash FROM entries WHERE idx = ?').pluck()
+    this.#leaves = db.prepare('SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx').pluck()
     this.#node = db.prepare('SELECT hash FROM nodes WHERE level = ? AND idx = ?').pluck()
     this.#insert = db.prepare('INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)')
   }
 
   get (level: number, index: number): Uint8Array {
+    if (level > 0 && level < FIRST_STORED_LEVEL) return this.#fold(level, index)
     const h = (level === 0 ? this.#leaf.get(index) : this.#node.get(level, index)) as Buffer | undefined
     if (h == null || h.length !== 32) throw new RangeError(`the ledger has no hash at level ${level} index ${index}`)
     return new Uint8Array(h.buffer, h.byteOffset, h.length)
   }
 
   put (level: number, index: number, hash: Uint8Array): void {
-    if (level === 0) return
+    if (level < FIRST_STORED_LEVEL) return
     this.#insert.run(level, index, hash)
+  }
+
+  /** The hash of complete subtree `index` at `level`, from its 2^level leaf hashes. */
+  #fold (level: number, index: number): Uint8Array {
+    const span = 2 ** level
+    let hashes = this.#leaves.all(index * span, (index + 1) * span) as Uint8Array[]
+    if (hashes.length !== span || hashes.some(h => h.length !== 32)) throw new RangeError(`the ledger has no hash at level ${level} index ${index}`)
+    while (hashes.length > 1) {
+      const up: Uint8Array[] = []
+      for (let i = 0; i < hashes.length; i += 2) up.push(nodeHash(hashes[i]!, hashes[i + 1]!))
+      hashes = up
+    }
+    return hashes[0]!
   }
 }

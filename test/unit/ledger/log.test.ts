@@ -112,7 +112,8 @@ describe('ledger log', () => {
   it('verify names the first tampered entry, node or head', () => {
     const file = join(dir, 'd.db')
     const log = LedgerLog.open({ file, signer: owner })
-    const receipts = Array.from({ length: 9 }, () => makeReceipt(provider, requester))
+    // 20 entries: enough for a stored tree node (levels below FIRST_STORED_LEVEL are folded from leaves).
+    const receipts = Array.from({ length: 20 }, () => makeReceipt(provider, requester))
     log.appendMany(receipts)
     log.signHead()
     assert.equal(log.verify().ok, true)
@@ -160,11 +161,11 @@ describe('ledger log', () => {
     // A damaged tree node is named.
     const raw3 = rawDb(file)
     raw3.prepare('UPDATE heads SET root = ?').run('00'.repeat(32))
-    raw3.prepare('UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1').run()
+    raw3.prepare('UPDATE nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0').run()
     raw3.close()
     report = reopened.verify()
     assert.equal(report.firstBad?.what, 'node')
-    assert.match(report.firstBad?.reason ?? '', /2\/1/)
+    assert.match(report.firstBad?.reason ?? '', /4\/0/)
     reopened.close()
   })
 

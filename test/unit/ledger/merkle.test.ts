@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import {
-  EMPTY_ROOT, MerkleTree, leafHash, nodeHash, toHex, verifyConsistency, verifyInclusion
+  EMPTY_ROOT, MemoryHashStore, MerkleTree, leafHash, nodeHash, toHex, verifyConsistency, verifyInclusion
 } from '../../../src/ledger/merkle.js'
 
 // Reference implementations written straight from the RFC 9162 §2.1 definitions, on arrays of
@@ -69,6 +69,25 @@ describe('RFC 9162 Merkle tree', () => {
       assert.deepEqual(Buffer.from(leafHash(text)), expected)
       assert.deepEqual(Buffer.from(leafHash(bytes)), expected)
     }
+  })
+
+  it('appending reads nothing back from its store: the right edge stays in memory', () => {
+    // Prepare: a store that counts reads.
+    const inner = new MemoryHashStore()
+    let reads = 0
+    const counting = { get: (level: number, index: number) => { reads++; return inner.get(level, index) }, put: inner.put.bind(inner) }
+    const tree = new MerkleTree(counting)
+    const reference = new MerkleTree()
+
+    // Execute
+    for (let i = 0; i < 1000; i++) {
+      tree.appendLeafHash(leafHash(`leaf ${i}`))
+      reference.appendLeafHash(leafHash(`leaf ${i}`))
+    }
+
+    // Assert
+    assert.equal(reads, 0)
+    assert.deepEqual(tree.root(), reference.root())
   })
 
   it('roots equal MTH for every size 0..64', () => {

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isPlexusError } from '../../../src/errors.js'
 import { SignedReceiptSchema, countersignReceipt, isWellFormedReceipt, signReceipt, verifyReceipt, verifyReceiptWithJson, receiptBytes } from '../../../src/ledger/receipts.js'
-import { canonicalJson, signPayload } from '../../../src/crypto/signing.js'
+import { canonicalJson, decodeSignature, signPayload } from '../../../src/crypto/signing.js'
+import { leafHash } from '../../../src/ledger/merkle.js'
 import { makePeer, makeReceipt, receiptBody } from '../../helpers/ledger.js'
 
 const provider = makePeer()
@@ -30,6 +31,39 @@ describe('receipts', () => {
     const r = makeReceipt(provider, requester)
     const reordered = JSON.parse(JSON.stringify({ requesterSignature: r.requesterSignature, providerSignature: r.providerSignature, body: Object.fromEntries(Object.entries(r.body).reverse()) }))
     assert.deepEqual(receiptBytes(verifyReceipt(reordered)), receiptBytes(r))
+  })
+
+  it('receipts travel in canonical key order, and any order gives the same bytes and leaf hash', () => {
+    for (const kind of ['inference', 'fl-round', 'stats-query'] as const) {
+      // Prepare: as signed (canonical order), and as a peer might send it (reversed order), with
+      // a job id outside ASCII so that characters and UTF-8 bytes differ.
+      const r = makeReceipt(provider, requester, kind, { jobId: `tâche-✓-${kind}` })
+      const reversed = JSON.parse(JSON.stringify(r, [...Object.keys(r.body), ...Object.keys(r), 'seed', 'temperature', 'topP', 'maxTokens'].reverse())) as unknown
+
+      // Execute
+      const inOrder = verifyReceiptWithJson(JSON.parse(JSON.stringify(r)))
+      const outOfOrder = verifyReceiptWithJson(reversed)
+
+      // Assert
+      assert.deepEqual(Object.keys(r.body), Object.keys(r.body).sort())
+      assert.equal(inOrder.json, canonicalJson(r))
+      assert.equal(outOfOrder.json, canonicalJson(r))
+      assert.deepEqual(inOrder.leafHash, leafHash(canonicalJson(r)))
+      assert.deepEqual(outOfOrder.leafHash, inOrder.leafHash)
+    }
+  })
+
+  it('signatures decode strictly: exactly 86 base64url characters', () => {
+    for (let i = 0; i < 50; i++) {
+      const bytes = Buffer.from(Array.from({ length: 64 }, (_, k) => (i * 37 + k * 101) % 256))
+      const text = bytes.toString('base64url')
+      assert.deepEqual(decodeSignature(text), bytes)
+    }
+    const good = Buffer.alloc(64, 7).toString('base64url')
+    assert.equal(decodeSignature(`${good}==`), null)
+    assert.equal(decodeSignature(good.slice(1)), null)
+    assert.equal(decodeSignature(`${good.slice(1)}+`), null)
+    assert.equal(decodeSignature(`${good.slice(1)}é`), null)
   })
 
   it('refuses a receipt without the countersignature, or with either signature forged', () => {
