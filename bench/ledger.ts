@@ -22,7 +22,7 @@
  * median ratio over repetitions and each rate's best. The CPU share of other processes is shown
  * (`*` above 0.25 cores: the machine is shared).
  *
- * Run: `npm run bench -- ledger [--receipts 4000] [--batch 100] [--reps 3] [--leaves 1000000] [--json]`.
+ * Run: `npm run bench -- ledger [--receipts 4000] [--batch 100] [--reps 5] [--leaves 1000000] [--json]`.
  *
  * @packageDocumentation
  */
@@ -52,7 +52,7 @@ const { values: args } = parseArgs({
   options: {
     receipts: { type: 'string', default: '4000' },
     batch: { type: 'string', default: '100' },
-    reps: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '5' },
     leaves: { type: 'string', default: '1000000' },
     json: { type: 'boolean', default: false }
   }

@@ -115,10 +115,12 @@ for (let i = 0; i < BASE64URL.length; i++) SEXTETS[BASE64URL.charCodeAt(i)] = i
 /** Characters of a 64-byte signature in unpadded base64url. */
 export const SIGNATURE_CHARS = 86
 
-/** The 64 bytes of an unpadded base64url Ed25519 signature, or null if it is not one. */
-export function decodeSignature (signature: string): Buffer | null {
-  if (signature.length !== SIGNATURE_CHARS) return null
-  const out = Buffer.allocUnsafe(64)
+/**
+ * The 64 bytes of an unpadded base64url Ed25519 signature (written into `out`, a new buffer
+ * unless given), or null if it is not one.
+ */
+export function decodeSignature (signature: string, out: Buffer = Buffer.allocUnsafe(64)): Buffer | null {
+  if (signature.length !== SIGNATURE_CHARS || out.length !== 64) return null
   let o = 0
   let acc = 0
   let bits = 0

@@ -130,11 +130,8 @@ export class LedgerLog {
       const { id, json, leafHash } = verifyEntryWithJson(r)
       return { id, data: json, hash: leafHash }
     })
-    const ids = new Set<string>()
-    for (const { id } of items) {
-      if (ids.has(id)) throw new PlexusError('PLX_ERR_LEDGER_RECEIPT_DUPLICATE', [id])
-      ids.add(id)
-    }
+    // A repeated id, in the batch or against the log, is refused by entries.id's UNIQUE
+    // constraint inside the transaction, which then rolls back whole.
     const before = this.#tree.size
     try {
       return this.#appendTx(items)

@@ -25,6 +25,11 @@ export const HASH_BYTES = 32
 const LEAF_PREFIX = Buffer.from([0x00])
 const NODE_PREFIX = Buffer.from([0x01])
 
+/** A digest as a plain Uint8Array over the same memory (hashes are Uint8Arrays throughout; no copy). */
+function asBytes (digest: Buffer): Uint8Array {
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength)
+}
+
 /** SHA-256 of the empty string: the root of a tree with no leaves. */
 export const EMPTY_ROOT: Uint8Array = new Uint8Array(createHash('sha256').digest())
 
@@ -34,7 +39,7 @@ const nodeInput = Buffer.alloc(1 + 2 * HASH_BYTES, 0x01)
 
 /** SHA-256(0x00 || leaf); a string leaf is its UTF-8 bytes (hashed without copying them first). */
 export function leafHash (leaf: Uint8Array | string): Uint8Array {
-  if (oneShot != null && typeof leaf === 'string') return new Uint8Array(oneShot('sha256', `\u0000${leaf}`, 'buffer'))
+  if (oneShot != null && typeof leaf === 'string') return asBytes(oneShot('sha256', `\u0000${leaf}`, 'buffer'))
   const h = createHash('sha256').update(LEAF_PREFIX)
   return new Uint8Array(typeof leaf === 'string' ? h.update(leaf, 'utf8').digest() : h.update(leaf).digest())
 }
@@ -45,7 +50,7 @@ export function leafHash (leaf: Uint8Array | string): Uint8Array {
  */
 export function leafHashOfFramed (framed: Uint8Array): Uint8Array {
   if (framed[0] !== 0x00) throw new RangeError('a framed leaf starts with the 0x00 leaf prefix')
-  return new Uint8Array(oneShot != null ? oneShot('sha256', framed, 'buffer') : createHash('sha256').update(framed).digest())
+  return asBytes(oneShot != null ? oneShot('sha256', framed, 'buffer') : createHash('sha256').update(framed).digest())
 }
 
 /** SHA-256(0x01 || left || right). */
@@ -53,7 +58,7 @@ export function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
   if (oneShot != null && left.length === HASH_BYTES && right.length === HASH_BYTES) {
     nodeInput.set(left, 1)
     nodeInput.set(right, 1 + HASH_BYTES)
-    return new Uint8Array(oneShot('sha256', nodeInput, 'buffer'))
+    return asBytes(oneShot('sha256', nodeInput, 'buffer'))
   }
   return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest())
 }
@@ -307,7 +312,7 @@ export function verifyConsistency (first: number, second: number, proof: readonl
 
 /** Hex for the wire. */
 export function toHex (hash: Uint8Array): string {
-  return Buffer.from(hash).toString('hex')
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex')
 }
 
 export function fromHex (hex: string): Uint8Array {

@@ -284,6 +284,8 @@ const PROVIDER_PREFIX = signingPrefix(RECEIPT_DOMAIN)
 const REQUESTER_OPENING = `${signingPrefix(RECEIPT_COUNTERSIGN_DOMAIN)}{"body":`
 const ROOM = 64
 const scratch = Buffer.alloc(ROOM + 3 * MAX_RECEIPT_BYTES)
+const providerSignatureBytes = Buffer.alloc(64)
+const requesterSignatureBytes = Buffer.alloc(64)
 
 /** Checks both signatures of a receipt from its canonical JSON; returns its leaf hash. */
 function checkSignatures (receipt: SignedReceipt, receiptJson: string, provider: KeyObject, requester: KeyObject): Uint8Array {
@@ -291,8 +293,8 @@ function checkSignatures (receipt: SignedReceipt, receiptJson: string, provider:
   const bodyEnd = end - TAIL_BYTES
   scratch[ROOM - 1] = 0x00
   const leaf = leafHashOfFramed(scratch.subarray(ROOM - 1, end))
-  const providerSignature = decodeSignature(receipt.providerSignature)
-  const requesterSignature = decodeSignature(receipt.requesterSignature)
+  const providerSignature = decodeSignature(receipt.providerSignature, providerSignatureBytes)
+  const requesterSignature = decodeSignature(receipt.requesterSignature, requesterSignatureBytes)
   if (providerSignature == null || requesterSignature == null) throw refuse('a signature is not 86 base64url characters')
   // The provider's bytes: its prefix (over the receipt's opening), then the body.
   scratch.write(PROVIDER_PREFIX, ROOM + BODY_AT - PROVIDER_PREFIX.length, 'latin1')
