@@ -96,6 +96,11 @@ describe('ledger log', () => {
     assert.equal(log.appendMany(batch.slice(0, 2)).at(-1)?.index, 2)
     assert.throws(() => log.appendMany([batch[0], batch[0]]), (e: unknown) => isPlexusError(e, 'PLX_ERR_LEDGER_RECEIPT_DUPLICATE'))
     assert.equal(log.size, 3)
+    // The same new receipt twice in one batch: refused whole, the first copy included.
+    const fresh = makeReceipt(provider, requester)
+    assert.throws(() => log.appendMany([fresh, fresh]), (e: unknown) => isPlexusError(e, 'PLX_ERR_LEDGER_RECEIPT_DUPLICATE'))
+    assert.equal(log.size, 3)
+    assert.equal(log.receipt(fresh.body.id), null)
     assert.equal(log.verify().ok, true)
     assert.throws(() => log.inclusionProof('no-such-receipt'), (e: unknown) => isPlexusError(e, 'PLX_ERR_LEDGER_RECEIPT_NOT_FOUND'))
     assert.throws(() => log.consistencyProof(2, 4), (e: unknown) => isPlexusError(e, 'PLX_ERR_LEDGER_RANGE'))
