@@ -4,10 +4,13 @@
  * peer that drops out stays on the list, so its silence counts against it. After an epoch ends,
  * the node commits its scores (⌊1000 × answered / sent⌋ per peer) to its log, and after the
  * commit window it reveals them (scores.ts). The scores it committed are kept in the ledger file
- * until revealed, so a restart in between still reveals what was committed.
+ * until revealed, so a restart in between still reveals what was committed. The counts of the
+ * current and the previous epoch, and the peers known, are saved there too (each probe round and
+ * at stop), so a node restarted during an epoch goes on from what it had counted.
  *
  * @packageDocumentation
  */
+import { z } from 'zod'
 import type { Logger } from '../logger.js'
 import type { PeerSigner } from './peer-keys.js'
 import type { RecordBody } from './records.js'
@@ -39,6 +42,18 @@ const MAX_PROBE_MS = 5000
 const MIN_PROBE_MS = 2000
 /** Epochs looked back for a reveal still due (windows many epochs long are unusual). */
 const MAX_EPOCHS_BACK = 1000
+/** Most peers probed (and saved); beyond it newly seen peers are not added. */
+export const MAX_PROBED_PEERS = 1000
+
+const KNOWN_KEY = 'uptime-known'
+const COUNTS_KEY = 'uptime-counts'
+const PeerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/)
+const KnownSchema = z.array(PeerId).max(MAX_PROBED_PEERS)
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const PeerCounts = z.record(PeerId, z.strictObject({ sent: Count, answered: Count }).refine(c => c.answered <= c.sent))
+  .refine(c => Object.keys(c).length <= MAX_PROBED_PEERS)
+/** By epoch (as a decimal string), the counts per peer: the current and the previous epoch. */
+const CountsSchema = z.record(z.string().regex(/^\d{1,15}$/), PeerCounts).refine(c => Object.keys(c).length <= 2)
 
 export class UptimeScorer {
   readonly #c: UptimeComponents
@@ -58,6 +73,7 @@ export class UptimeScorer {
   }
 
   start (): void {
+    this.#restore()
     const every = Math.max(1, this.#c.probeIntervalSeconds()) * 1000
     this.#probeTimer = setInterval(() => { this.probe() }, every)
     this.#probeTimer.unref()
@@ -70,7 +86,69 @@ export class UptimeScorer {
   stop (): void {
     if (this.#probeTimer != null) clearInterval(this.#probeTimer)
     if (this.#scoreTimer != null) clearInterval(this.#scoreTimer)
+    if (!this.#stopped) this.#save()
     this.#stopped = true
+  }
+
+  /** Peers probed from now on (known in this run or saved by the last one). */
+  known (): string[] {
+    return [...this.#known]
+  }
+
+  /** Takes back the peers and the counts of the current and previous epoch a last run saved. */
+  #restore (): void {
+    const current = this.#epochNow()
+    if (current == null) return
+    const known = this.#read(KNOWN_KEY, KnownSchema)
+    for (const peer of known ?? []) if (peer !== this.#c.signer.peerId) this.#known.add(peer)
+    const saved = this.#read(COUNTS_KEY, CountsSchema) ?? {}
+    for (const e of [current - 1, current]) {
+      const counts = saved[String(e)]
+      if (counts == null) continue
+      this.#counts.set(e, new Map(Object.entries(counts)))
+    }
+  }
+
+  #read<T> (key: string, schema: z.ZodType<T>): T | null {
+    const raw = this.#c.getMeta(key)
+    if (raw == null) return null
+    try {
+      const parsed = schema.safeParse(JSON.parse(raw))
+      if (parsed.success) return parsed.data
+    } catch {}
+    this.#c.logger.warn({ key }, 'saved uptime counts unreadable; starting them again')
+    return null
+  }
+
+  /** Saves the peers and the counts kept (the current and the previous epoch). */
+  #save (): void {
+    try {
+      this.#c.setMeta(KNOWN_KEY, JSON.stringify([...this.#known]))
+      const latest = [...this.#counts].sort(([a], [b]) => b - a).slice(0, 2)
+      this.#c.setMeta(COUNTS_KEY, JSON.stringify(Object.fromEntries(latest.map(([e, counts]) => [String(e), Object.fromEntries(counts)]))))
+    } catch (err) {
+      this.#c.logger.warn({ err: (err as Error).message }, 'uptime counts not saved')
+    }
+  }
+
+  #epochNow (): number | null {
+    try {
+      const e = epochOf(this.#c.params(), this.#now())
+      return e < 0 ? null : e
+    } catch {
+      return null
+    }
+  }
+
+  /** The counts of an epoch, created when first asked for (older epochs than the previous one are dropped). */
+  #epochCounts (epoch: number): Map<string, { sent: number, answered: number }> {
+    let counts = this.#counts.get(epoch)
+    if (counts == null) {
+      counts = new Map()
+      this.#counts.set(epoch, counts)
+      for (const old of this.#counts.keys()) if (old < epoch - 1) this.#counts.delete(old)
+    }
+    return counts
   }
 
   /** The counts so far for an epoch, as scores (per mille), by peer id. */
@@ -82,20 +160,14 @@ export class UptimeScorer {
 
   /** Pings every known peer once (a peer still answering the previous probe is skipped). */
   probe (): void {
-    let epoch: number
-    try {
-      epoch = epochOf(this.#c.params(), this.#now())
-    } catch {
-      return
+    const epoch = this.#epochNow()
+    if (epoch == null) return
+    for (const peer of this.#c.peers()) {
+      if (peer !== this.#c.signer.peerId && this.#known.size < MAX_PROBED_PEERS) this.#known.add(peer)
     }
-    if (epoch < 0) return
-    for (const peer of this.#c.peers()) if (peer !== this.#c.signer.peerId) this.#known.add(peer)
-    let counts = this.#counts.get(epoch)
-    if (counts == null) {
-      counts = new Map()
-      this.#counts.set(epoch, counts)
-      for (const old of this.#counts.keys()) if (old < epoch - 1) this.#counts.delete(old)
-    }
+    const counts = this.#epochCounts(epoch)
+    // What the last round counted is saved before this one starts.
+    this.#save()
     const timeout = Math.min(MAX_PROBE_MS, Math.max(MIN_PROBE_MS, this.#c.probeIntervalSeconds() * 1000))
     for (const peer of this.#known) {
       if (this.#inFlight.has(peer)) continue
