@@ -1,4 +1,4 @@
-import { getLlama, resolveChatWrapper, type Llama, type LlamaModel, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type Token, type ChatWrapper, type ChatHistoryItem, LlamaLogLevel } from 'node-llama-cpp'
+import { getLlama, resolveChatWrapper, LlamaGrammarEvaluationState, type LlamaGrammar, type Llama, type LlamaModel, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type Token, type ChatWrapper, type ChatHistoryItem, LlamaLogLevel } from 'node-llama-cpp'
 import { PlexusError, isPlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ModelRegistry, ModelRecord } from './registry.js'
@@ -8,6 +8,7 @@ import { PENALTY_WINDOW_TOKENS } from './constants.js'
 import { availableParallelism } from 'node:os'
 import { ThreadCalibrationCache, calibrateThreads, calibrateWith, calibrationCandidates, resolveThreads } from './threads.js'
 import { describeBinary, type EngineBinary } from './engine-build.js'
+import { JsonValueEnd, checkJsonSchema, formatKey, type OutputFormat } from './output-format.js'
 import { NativeLoop, type NativeContext, type NativeLoopStatus, type NativeModel, type NativePiece } from './native-loop.js'
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool'
@@ -49,6 +50,8 @@ export interface GenerateRequest extends SamplingOptions {
    * `maxTokens` and the usage.
    */
   resumeTokens?: number[]
+  /** Constrain the output to JSON, or to a JSON schema (output-format.ts). Runs on node-llama-cpp's loop. */
+  format?: OutputFormat
 }
 
 export type FinishReason = 'stop' | 'length'
@@ -154,6 +157,8 @@ export class InferenceEngine {
   /** Configured threads, or the static rule's count (threads.ts); models in auto mode measure their own. */
   readonly threads: number
   #llama: Promise<Llama> | null = null
+  /** Grammars of structured-output formats, by format (output-format.ts), most recent last. */
+  readonly #grammars = new Map<string, LlamaGrammar>()
   #binary: EngineBinary | null = null
   readonly #threadsCache: ThreadCalibrationCache
   readonly #loaded = new Map<string, LoadedModel>()
@@ -440,7 +445,33 @@ export class InferenceEngine {
   async validate (req: GenerateRequest): Promise<{ promptTokens: number, contextSize: number }> {
     const m = await this.#acquireModel(req.model)
     const { tokens } = this.#prepare(m, req)
+    if (req.format != null) await this.#grammarFor(req.format)
     return { promptTokens: tokens.length, contextSize: m.context.contextSize }
+  }
+
+  /** The grammar that constrains output to `format` (built once per format; a bad schema is the caller's error). */
+  async #grammarFor (format: OutputFormat): Promise<LlamaGrammar> {
+    const key = formatKey(format)
+    const cached = this.#grammars.get(key)
+    if (cached != null) {
+      this.#grammars.delete(key)
+      this.#grammars.set(key, cached)
+      return cached
+    }
+    const llama = await this.#getLlama()
+    let grammar: LlamaGrammar
+    try {
+      grammar = format.type === 'json'
+        ? await llama.getGrammarFor('json')
+        // The schema comes from a request: node-llama-cpp checks what it can turn into a grammar.
+        : await (llama.createGrammarForJsonSchema as (schema: unknown) => Promise<LlamaGrammar>).call(llama, checkJsonSchema(format.schema))
+    } catch (err) {
+      if (isPlexusError(err)) throw err
+      throw new PlexusError('PLX_ERR_BAD_REQUEST', [`The JSON schema cannot be used to constrain the output: ${(err as Error).message}`], { param: 'response_format', cause: err })
+    }
+    if (this.#grammars.size >= MAX_CACHED_GRAMMARS) this.#grammars.delete(this.#grammars.keys().next().value!)
+    this.#grammars.set(key, grammar)
+    return grammar
   }
 
   /** The prompt tokens and the completion budget, or the reason the request cannot run. */
@@ -476,16 +507,18 @@ export class InferenceEngine {
       return { model: m.record.name, text: '', finishReason: 'length', usage: { promptTokens: withBos.length, completionTokens: maxTokens }, timings: { queuedMs: 0, firstTokenMs: 0, decodeMs: 0 } }
     }
 
+    const grammar = req.format != null ? await this.#grammarFor(req.format) : null
     const queuedAt = performance.now()
     const seq = await m.pool.acquire({ signal })
     const startedAt = performance.now()
     m.lastUsed = new Date()
     let run: GenerationRun
     try {
-      // Resumed generations replay tokens into node-llama-cpp's loop; everything else can run natively.
-      run = m.native != null && replay.length === 0
+      // Resumed generations replay tokens into node-llama-cpp's loop, and structured output needs
+      // its grammar sampler; everything else can run natively.
+      run = m.native != null && replay.length === 0 && grammar == null
         ? await this.#generateNative(m, m.native, seq, req, withBos, maxTokens, signal, options)
-        : await this.#generateLlama(m, seq, req, withBos, maxTokens, replay, signal, options)
+        : await this.#generateLlama(m, seq, req, withBos, maxTokens, replay, signal, options, grammar)
     } finally {
       m.pool.release(seq)
       m.lastUsed = new Date()
@@ -511,7 +544,7 @@ export class InferenceEngine {
   }
 
   /** Generates with node-llama-cpp on the sequence `seq`. */
-  async #generateLlama (m: LoadedModel, seq: LlamaContextSequence, req: GenerateRequest, withBos: Token[], maxTokens: number, replay: number[], signal: AbortSignal, options: GenerateOptions): Promise<GenerationRun> {
+  async #generateLlama (m: LoadedModel, seq: LlamaContextSequence, req: GenerateRequest, withBos: Token[], maxTokens: number, replay: number[], signal: AbortSignal, options: GenerateOptions, grammar: LlamaGrammar | null = null): Promise<GenerationRun> {
     const startedAt = performance.now()
     let firstAt = 0
     let lastAt = 0
@@ -530,8 +563,11 @@ export class InferenceEngine {
       const penalties = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0 || (req.repeatPenalty ?? 1) !== 1
       // evaluateWithMetadata with no metadata is what evaluate() wraps in a second async
       // generator; calling it directly saves that layer's promises on every token.
+      // Structured output: the grammar keeps every token valid; the scanner stops at the value's end.
+      const jsonEnd = grammar != null ? new JsonValueEnd() : null
       const iterator = seq.evaluateWithMetadata(input, {}, {
         ...samplingDefaults(req),
+        ...(grammar != null ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: m.model, grammar }) } : {}),
         yieldEogToken: true,
         repeatPenalty: penalties
           ? {
@@ -566,7 +602,7 @@ export class InferenceEngine {
             } else {
               options.onPiece?.(ids, piece)
               emit(filter.push(piece))
-              if (filter.stopped) { finishReason = 'stop'; break }
+              if (filter.stopped || jsonEnd?.push(piece) === true) { finishReason = 'stop'; break }
             }
           }
           if (generated.length >= maxTokens) break
@@ -788,6 +824,9 @@ interface GenerationRun {
   /** From the first to the last generated token. */
   decodeMs: number
 }
+
+/** Grammars kept built (a schema's grammar takes a few milliseconds to build). */
+const MAX_CACHED_GRAMMARS = 32
 
 /** The sampler settings both loops use, with the engine's defaults. */
 function samplingDefaults (req: SamplingOptions): { temperature: number, topK: number, topP: number, minP: number, seed: number | undefined } {

@@ -219,6 +219,22 @@ describe('the network: adverts, community inference, privacy, cloud, failover', 
     assert.equal((await res.json() as { error: { code: string } }).error.code, 'privacy_violation')
   })
 
+  it('structured output runs only on a node that has the model, never on a peer', async () => {
+    const chat = { model: MODEL, messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 40, temperature: 0, response_format: { type: 'json_object' } }
+    // A has no model: a community request it would otherwise send to B or C is refused, saying why.
+    const fromA = await post(`${a.url}/v1/chat/completions`, chat, { 'x-plexus-privacy': 'community' })
+    assert.equal(fromA.status, 503)
+    const err = await fromA.json() as { error: { code: string, message: string } }
+    assert.equal(err.error.code, 'no_route')
+    assert.match(err.error.message, /structured output/)
+    // B has it: the same community request runs there, on B itself.
+    const fromB = await post(`${peers[0]!.url}/v1/chat/completions`, chat, { 'x-plexus-privacy': 'community' })
+    assert.equal(fromB.status, 200)
+    const body = await fromB.json() as { choices: Array<{ message: { content: string } }>, plexus: { route: { kind: string } } }
+    assert.equal(body.plexus.route.kind, 'local')
+    assert.match(body.choices[0]!.message.content, /^\{/)
+  })
+
   it('the cloud layer: only for cloud requests that nothing local or in the community can serve', async () => {
     const community = await post(`${a.url}/v1/completions`, { ...PROMPT, model: 'cloud-stories' }, { 'x-plexus-privacy': 'community' })
     assert.equal(community.status, 503)

@@ -65,6 +65,21 @@ describe('Ollama-compatible API', () => {
     assert.equal(last.eval_count, 5)
   })
 
+  it('constrains output with format: a JSON schema or "json"', async () => {
+    // A schema whose values are bounded, so this tiny model completes it.
+    const format = { type: 'object', properties: { happy: { type: 'boolean' }, mood: { enum: ['sunny', 'rainy'] } }, required: ['happy', 'mood'] }
+    const chat = await (await post('/api/chat', { model: 'stories260K', messages: [{ role: 'user', content: 'A story' }], format, stream: false, options: { num_predict: 80, seed: 3, temperature: 0.8 } })).json() as { message: { content: string }, done_reason: string }
+    assert.equal(chat.done_reason, 'stop')
+    const doc = JSON.parse(chat.message.content) as { happy: unknown, mood: unknown }
+    assert.equal(typeof doc.happy, 'boolean')
+    assert.ok(doc.mood === 'sunny' || doc.mood === 'rainy')
+    const gen = await (await post('/api/generate', { model: 'stories260K', prompt: 'A story', format: 'json', stream: false, options: { num_predict: 30, temperature: 0 } })).json() as { response: string }
+    assert.match(gen.response, /^\{/)
+    const bad = await post('/api/chat', { model: 'stories260K', messages: [{ role: 'user', content: 'A story' }], format: { type: 'string', pattern: 'a+' } })
+    assert.equal(bad.status, 400)
+    assert.match((await bad.json() as { error: string }).error, /pattern/)
+  })
+
   it('accepts a body posted without a JSON content type, like curl -d', async () => {
     const r = await fetch(`${t.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'stories260K', prompt: 'Once', raw: true, stream: false, options: { num_predict: 2 } }) })
     assert.equal(r.status, 200)

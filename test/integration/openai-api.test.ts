@@ -122,6 +122,60 @@ describe('OpenAI-compatible API with the openai client', () => {
     values.forEach((x, i) => assert.ok(Math.abs(x - v0[i]!) < 1e-4, `component ${i}`))
   })
 
+  it('constrains output to a JSON schema, and to any JSON object, streamed or not', async () => {
+    // Prepare: a schema whose every value is bounded, so even this tiny model finishes it.
+    const schema = {
+      type: 'object',
+      properties: { happy: { type: 'boolean' }, mood: { enum: ['sunny', 'rainy'] }, count: { type: 'integer' } },
+      required: ['happy', 'mood', 'count']
+    }
+    const request = (seed: number): OpenAI.ChatCompletionCreateParamsNonStreaming => ({
+      model: 'stories260K',
+      messages: [{ role: 'user', content: 'Tell me a story' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'story', schema } },
+      max_tokens: 120,
+      temperature: 0.8,
+      seed
+    })
+    for (const seed of [1, 2, 3]) {
+      // Execute
+      const r = await client.chat.completions.create(request(seed))
+
+      // Assert: the document is complete (the generation stopped where the value ended) and valid.
+      const choice = r.choices[0]!
+      assert.equal(choice.finish_reason, 'stop')
+      const doc = JSON.parse(choice.message.content!) as Record<string, unknown>
+      assert.deepEqual(Object.keys(doc).sort(), ['count', 'happy', 'mood'])
+      assert.equal(typeof doc.happy, 'boolean')
+      assert.ok(doc.mood === 'sunny' || doc.mood === 'rainy')
+      assert.ok(Number.isInteger(doc.count))
+    }
+    // Streamed: the same document, in pieces.
+    let streamed = ''
+    for await (const chunk of await client.chat.completions.create({ ...request(1), stream: true })) streamed += chunk.choices[0]?.delta.content ?? ''
+    assert.equal(streamed, (await client.chat.completions.create(request(1))).choices[0]!.message.content)
+    // Any JSON object: free text inside strings can outrun max_tokens on this model, so what is
+    // checked is that the output is an object from its first character and, if it stopped, whole.
+    const free = await client.chat.completions.create({ ...request(0), response_format: { type: 'json_object' }, max_tokens: 60, temperature: 0 })
+    const text = free.choices[0]!.message.content!
+    assert.match(text, /^\{/)
+    if (free.choices[0]!.finish_reason === 'stop') assert.equal(typeof JSON.parse(text), 'object')
+    else assert.equal(free.usage?.completion_tokens, 60)
+  })
+
+  it('refuses a JSON schema it cannot turn into a grammar, before streaming', async () => {
+    const bad = await client.chat.completions.create({
+      model: 'stories260K',
+      messages: [{ role: 'user', content: 'hi' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'bad', schema: { type: 'no-such-type' } } },
+      stream: true
+    }).catch(e => e)
+    assert.ok(bad instanceof APIError)
+    assert.equal(bad.status, 400)
+    assert.equal(bad.type, 'invalid_request_error')
+    assert.match(bad.message, /JSON schema/)
+  })
+
   it('surfaces errors as APIError with the right status and code', async () => {
     const unknown = await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }).catch(e => e)
     assert.ok(unknown instanceof APIError)

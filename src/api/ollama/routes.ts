@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { isPlexusError } from '../../errors.js'
 import type { InferenceEngine, GenerateRequest, GenerateResult } from '../../inference/engine.js'
+import { JsonSchemaObject, type OutputFormat } from '../../inference/output-format.js'
 import type { ModelRecord } from '../../inference/registry.js'
 import { MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_EMBEDDING_INPUTS } from '../../inference/constants.js'
 import type { Router } from '../../router/router.js'
@@ -34,6 +35,14 @@ const Options = z.object({
   frequency_penalty: z.number().min(-2).max(2).optional()
 }).optional()
 
+/** `"json"` for any JSON object, or a JSON schema; `""` is no constraint (runs on this node only). */
+const OllamaFormat = z.union([z.literal(''), z.literal('json'), JsonSchemaObject]).optional().describe('Structured output: "json" or a JSON schema (runs on this node only).')
+
+function outputFormat (f: z.output<typeof OllamaFormat>): { format?: OutputFormat } {
+  if (f == null || f === '') return {}
+  return { format: f === 'json' ? { type: 'json' } : { type: 'json-schema', schema: f } }
+}
+
 const Message = z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.string() })
 
 const ChatBody = z.object({
@@ -41,7 +50,7 @@ const ChatBody = z.object({
   messages: z.array(Message).max(4096).default([]),
   stream: z.boolean().default(true),
   options: Options,
-  format: z.literal('').optional().describe('Structured output is not supported.'),
+  format: OllamaFormat,
   keep_alive: z.union([z.string(), z.number()]).optional()
 })
 
@@ -52,7 +61,7 @@ const GenerateBody = z.object({
   raw: z.boolean().optional(),
   stream: z.boolean().default(true),
   options: Options,
-  format: z.literal('').optional().describe('Structured output is not supported.'),
+  format: OllamaFormat,
   keep_alive: z.union([z.string(), z.number()]).optional()
 })
 
@@ -156,7 +165,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
 
   app.post('/chat', { schema: { tags: ['ollama'], summary: 'Chat (NDJSON stream unless stream is false)', body: ChatBody, response: { 200: ChatResponse, ...errors } } }, async (request, reply) => {
     const body = request.body
-    const req: GenerateRequest = { model: router.resolveModel(body.model), messages: body.messages, ...sampling(body.options) }
+    const req: GenerateRequest = { model: router.resolveModel(body.model), messages: body.messages, ...sampling(body.options), ...outputFormat(body.format) }
     if (body.messages.length === 0) {
       // Ollama loads the model and answers done on an empty chat (a local model, then).
       await engine.load(req.model)
@@ -168,7 +177,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
   app.post('/generate', { schema: { tags: ['ollama'], summary: 'Generate (NDJSON stream unless stream is false)', body: GenerateBody, response: { 200: GenerateResponse, ...errors } } }, async (request, reply) => {
     const body = request.body
     const model = router.resolveModel(body.model)
-    const base = { model, ...sampling(body.options) }
+    const base = { model, ...sampling(body.options), ...outputFormat(body.format) }
     if (body.prompt === '' && body.system == null) {
       await engine.load(model)
       return { model, created_at: new Date().toISOString(), response: '', done: true, done_reason: 'load' }

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { PlexusError, isPlexusError } from '../../errors.js'
 import type { InferenceEngine, ChatMessage, GenerateRequest, GenerateResult } from '../../inference/engine.js'
+import type { OutputFormat } from '../../inference/output-format.js'
 import type { Metrics } from '../metrics.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
@@ -38,6 +39,14 @@ function messageText (content: ChatCompletionRequest['messages'][number]['conten
   if (content == null) return ''
   if (typeof content === 'string') return content
   return content.map(p => p.text).join('')
+}
+
+/** OpenAI's `response_format` as the engine's output format (a schema-less json_schema is any JSON object). */
+function outputFormat (f: ChatCompletionRequest['response_format']): OutputFormat | null {
+  if (f == null || f.type === 'text') return null
+  // json_object asks for a JSON object (llama.cpp's JSON grammar: any object); a schema-less json_schema is taken the same way.
+  if (f.type === 'json_object' || f.json_schema.schema == null) return { type: 'json' }
+  return { type: 'json-schema', schema: f.json_schema.schema }
 }
 
 function sampling (body: ChatCompletionRequest | CompletionRequest): Omit<GenerateRequest, 'model'> {
@@ -85,11 +94,13 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
   }, async (request, reply) => {
     const body = request.body
     const messages: ChatMessage[] = body.messages.map(m => ({ role: m.role, content: messageText(m.content) }))
+    const format = outputFormat(body.response_format)
     const req: GenerateRequest = {
       model: router.resolveModel(body.model),
       messages,
       maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-      ...sampling(body)
+      ...sampling(body),
+      ...(format != null ? { format } : {})
     }
     const id = newId('chatcmpl')
     const created = Math.floor(Date.now() / 1000)

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { CitationSchema } from '../plexus/cabinet-schemas.js'
 import { MAX_STOP_SEQUENCES, MAX_STOP_LENGTH, MAX_EMBEDDING_INPUTS } from '../../inference/constants.js'
+import { JsonSchemaObject } from '../../inference/output-format.js'
 
 /**
  * Request and response schemas of the OpenAI-compatible API. Requests accept and ignore fields we
@@ -50,7 +51,19 @@ export const ChatCompletionRequestSchema = z.object({
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   logprobs: z.literal(false).nullable().optional().describe('Log probabilities are not supported.'),
-  response_format: z.object({ type: z.literal('text') }).nullable().optional().describe('Only text responses are supported.'),
+  response_format: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('text') }),
+    z.object({ type: z.literal('json_object') }),
+    z.object({
+      type: z.literal('json_schema'),
+      json_schema: z.object({
+        name: z.string().min(1).max(64),
+        description: z.string().max(4096).optional(),
+        schema: JsonSchemaObject.optional(),
+        strict: z.boolean().nullable().optional()
+      })
+    })
+  ]).nullable().optional().describe('Structured output: any JSON object, or JSON matching a schema (runs on this node only).'),
   tools: z.array(z.unknown()).max(0, 'Tool calling is not supported by this node').optional(),
   ...Sampling
 })
