@@ -103,6 +103,8 @@ export interface LoadedModelInfo {
   waiting: number
   loadedAt: string
   lastUsedAt: string
+  /** When it will be unloaded (set by `keepAlive`), or null: loaded while the memory budget allows. */
+  expiresAt: string | null
 }
 
 export interface InferenceInit {
@@ -143,6 +145,8 @@ interface LoadedModel {
   lastUsed: Date
   /** The model opened by the native loop, with one context per sequence. */
   native: { model: NativeModel, contexts: Map<LlamaContextSequence, NativeContext> } | null
+  /** A deadline set by `keepAlive`, with the timer that unloads the model then. */
+  expiry?: { at: number, timer: NodeJS.Timeout } | null
 }
 
 /**
@@ -375,6 +379,8 @@ export class InferenceEngine {
   }
 
   async #unload (m: LoadedModel): Promise<void> {
+    if (m.expiry != null) clearTimeout(m.expiry.timer)
+    m.expiry = null
     this.#loaded.delete(m.record.name)
     m.pool.close()
     if (m.embedding != null) await (await m.embedding.catch(() => null))?.dispose()
@@ -388,6 +394,32 @@ export class InferenceEngine {
     const m = this.#loaded.get(name)
     if (m == null || !m.pool.idle) return false
     await this.#unload(m)
+    return true
+  }
+
+  /**
+   * How long a loaded model stays loaded from now (Ollama's `keep_alive`): null or negative for as
+   * long as the memory budget allows (the default), 0 to unload it as soon as it is idle. A model
+   * busy at its deadline is unloaded when it is next idle. Returns false when it is not loaded.
+   */
+  keepAlive (name: string, ms: number | null): boolean {
+    const m = this.#loaded.get(name)
+    if (m == null) return false
+    if (m.expiry != null) clearTimeout(m.expiry.timer)
+    m.expiry = null
+    if (ms == null || ms < 0) return true
+    const at = Date.now() + ms
+    const due = (): void => {
+      if (this.#loaded.get(name) !== m || m.expiry?.at !== at) return
+      const left = at - Date.now()
+      if (left > 0 || !m.pool.idle) {
+        m.expiry = { at, timer: setTimeout(due, left > 0 ? Math.min(left, MAX_TIMER_MS) : EXPIRY_RETRY_MS).unref() }
+        return
+      }
+      this.#log.info({ model: name }, 'unloading model: its keep_alive has passed')
+      void this.#unload(m).catch(err => { this.#log.warn({ model: name, err: (err as Error).message }, 'model not unloaded') })
+    }
+    m.expiry = { at, timer: setTimeout(due, Math.min(ms, MAX_TIMER_MS)).unref() }
     return true
   }
 
@@ -407,7 +439,8 @@ export class InferenceEngine {
       active: m.pool.active,
       waiting: m.pool.waiting,
       loadedAt: m.loadedAt.toISOString(),
-      lastUsedAt: m.lastUsed.toISOString()
+      lastUsedAt: m.lastUsed.toISOString(),
+      expiresAt: m.expiry != null ? new Date(m.expiry.at).toISOString() : null
     }
   }
 
@@ -824,6 +857,11 @@ interface GenerationRun {
   /** From the first to the last generated token. */
   decodeMs: number
 }
+
+/** A model busy at its keep-alive deadline is looked at again this often. */
+const EXPIRY_RETRY_MS = 1000
+/** Longest delay a Node timer takes (about 24.8 days); a later deadline is checked then and kept. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Grammars kept built (a schema's grammar takes a few milliseconds to build). */
 const MAX_CACHED_GRAMMARS = 32

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestNode, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
+import { startTestNode, waitFor, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
 
 /** Ollama's endpoints with plain fetch, as Ollama clients call them. */
 describe('Ollama-compatible API', () => {
@@ -122,5 +122,33 @@ describe('Ollama-compatible API', () => {
     const notJson = await fetch(`${t.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' })
     assert.equal(notJson.status, 400)
     assert.equal(typeof (await notJson.json() as { error: string }).error, 'string')
+  })
+
+  it('honours keep_alive: a deadline after the request, forever, and 0 to unload', async () => {
+    type Ps = { models: Array<{ name: string, expires_at: string }> }
+    const ps = async (): Promise<Ps['models']> => (await (await fetch(`${t.url}/api/ps`)).json() as Ps).models
+    const generate = async (keep: unknown): Promise<Response> => await post('/api/generate', { model: 'stories260K', prompt: 'Once', raw: true, stream: false, keep_alive: keep, options: { num_predict: 2 } })
+
+    // Forever (-1), then a deadline 2 s after the request.
+    assert.equal((await generate(-1)).status, 200)
+    assert.equal((await ps())[0]!.expires_at, '9999-12-31T23:59:59.000Z')
+    const before = Date.now()
+    assert.equal((await generate('2s')).status, 200)
+    const expires = Date.parse((await ps())[0]!.expires_at)
+    assert.ok(expires >= before + 2000 && expires <= Date.now() + 2000, `expires_at ${new Date(expires).toISOString()}`)
+    await waitFor('the model to be unloaded at its deadline', async () => (await ps()).length === 0, 30_000)
+
+    // An empty request loads it (with a deadline), and one with keep_alive 0 unloads it.
+    const load = await (await post('/api/generate', { model: 'stories260K', keep_alive: '10m' })).json() as { done_reason: string }
+    assert.equal(load.done_reason, 'load')
+    assert.equal((await ps()).length, 1)
+    const unload = await (await post('/api/chat', { model: 'stories260K', messages: [], keep_alive: 0 })).json() as { done_reason: string }
+    assert.equal(unload.done_reason, 'unload')
+    assert.deepEqual(await ps(), [])
+
+    // A keep_alive that is not a duration is refused.
+    const bad = await generate('5 minutes')
+    assert.equal(bad.status, 400)
+    assert.match((await bad.json() as { error: string }).error, /keep_alive/)
   })
 })

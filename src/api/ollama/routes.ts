@@ -35,6 +35,37 @@ const Options = z.object({
   frequency_penalty: z.number().min(-2).max(2).optional()
 }).optional()
 
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+/** Longest keep_alive honoured as a deadline; longer ones are as good as forever. */
+const MAX_KEEP_ALIVE_MS = 365 * 24 * 3_600_000
+
+/**
+ * Ollama's `keep_alive` in ms, or -1 for "as long as possible": a number is seconds, a string a Go
+ * duration ("5m", "1h30m", "-1", "0", "300ms") or whole seconds; negative means forever.
+ */
+export function parseKeepAlive (v: string | number): number | null {
+  let ms: number
+  if (typeof v === 'number') {
+    ms = v * 1000
+  } else if (/^-?\d+$/.test(v.trim())) {
+    ms = Number(v.trim()) * 1000
+  } else {
+    const m = /^(-?)((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$/.exec(v.trim())
+    if (m == null) return null
+    ms = 0
+    for (const [, n, unit] of m[2]!.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * DURATION_UNITS_MS[unit!]!
+    if (m[1] === '-') ms = -ms
+  }
+  if (!Number.isFinite(ms)) return null
+  return ms < 0 || ms > MAX_KEEP_ALIVE_MS ? -1 : Math.round(ms)
+}
+
+/** `expires_at` of a model with no deadline. */
+const FOREVER = '9999-12-31T23:59:59.000Z'
+
+const KeepAlive = z.union([z.string().max(64), z.number()]).optional()
+  .refine(v => v == null || parseKeepAlive(v) != null, 'keep_alive is a duration such as "5m", "1h30m", "0" or -1, or a number of seconds')
+
 /** `"json"` for any JSON object, or a JSON schema; `""` is no constraint (runs on this node only). */
 const OllamaFormat = z.union([z.literal(''), z.literal('json'), JsonSchemaObject]).optional().describe('Structured output: "json" or a JSON schema (runs on this node only).')
 
@@ -51,7 +82,7 @@ const ChatBody = z.object({
   stream: z.boolean().default(true),
   options: Options,
   format: OllamaFormat,
-  keep_alive: z.union([z.string(), z.number()]).optional()
+  keep_alive: KeepAlive
 })
 
 const GenerateBody = z.object({
@@ -62,14 +93,14 @@ const GenerateBody = z.object({
   stream: z.boolean().default(true),
   options: Options,
   format: OllamaFormat,
-  keep_alive: z.union([z.string(), z.number()]).optional()
+  keep_alive: KeepAlive
 })
 
 const EmbedBody = z.object({
   model: z.string().min(1).max(256),
   input: z.union([z.string(), z.array(z.string()).min(1).max(MAX_EMBEDDING_INPUTS)]),
   truncate: z.literal(false).optional().describe('Inputs are never truncated: too long is an error.'),
-  keep_alive: z.union([z.string(), z.number()]).optional()
+  keep_alive: KeepAlive
 })
 
 const OllamaError = z.object({ error: z.string() })
@@ -142,6 +173,8 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
   app.get('/ps', { schema: { tags: ['ollama'], summary: 'List loaded models' } }, async () => ({
     models: engine.loadedModels().map(m => ({
       name: m.name, model: m.name, size: m.memoryBytes, digest: m.sha256, size_vram: 0, context_length: m.contextSize,
+      // No keep_alive set: loaded for as long as the memory budget allows (Ollama shows such a model as "Forever").
+      expires_at: m.expiresAt ?? FOREVER,
       details: details(engine.registry.get(m.name))
     }))
   }))
@@ -167,11 +200,12 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const body = request.body
     const req: GenerateRequest = { model: router.resolveModel(body.model), messages: body.messages, ...sampling(body.options), ...outputFormat(body.format) }
     if (body.messages.length === 0) {
-      // Ollama loads the model and answers done on an empty chat (a local model, then).
-      await engine.load(req.model)
-      return { model: req.model, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: '' }, done: true, done_reason: 'load' }
+      // Ollama loads the model and answers done on an empty chat (a local model, then); with
+      // keep_alive 0 it unloads it instead.
+      const done = await loadOrUnload(req.model, body.keep_alive)
+      return { model: req.model, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: '' }, done: true, done_reason: done }
     }
-    return await respond(request, reply, req, body.stream, text => ({ message: { role: 'assistant', content: text } }))
+    return await respond(request, reply, req, body.stream, body.keep_alive, text => ({ message: { role: 'assistant', content: text } }))
   })
 
   app.post('/generate', { schema: { tags: ['ollama'], summary: 'Generate (NDJSON stream unless stream is false)', body: GenerateBody, response: { 200: GenerateResponse, ...errors } } }, async (request, reply) => {
@@ -179,14 +213,14 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const model = router.resolveModel(body.model)
     const base = { model, ...sampling(body.options), ...outputFormat(body.format) }
     if (body.prompt === '' && body.system == null) {
-      await engine.load(model)
-      return { model, created_at: new Date().toISOString(), response: '', done: true, done_reason: 'load' }
+      const done = await loadOrUnload(model, body.keep_alive)
+      return { model, created_at: new Date().toISOString(), response: '', done: true, done_reason: done }
     }
     // Like Ollama, the prompt goes through the chat template unless `raw` is set.
     const req: GenerateRequest = body.raw === true
       ? { ...base, prompt: body.prompt }
       : { ...base, messages: [...(body.system != null ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }] }
-    return await respond(request, reply, req, body.stream, text => ({ response: text }))
+    return await respond(request, reply, req, body.stream, body.keep_alive, text => ({ response: text }))
   })
 
   app.post('/embed', { schema: { tags: ['ollama'], summary: 'Embed text', body: EmbedBody, response: { 200: EmbedResponse, ...errors } } }, async (request, reply) => {
@@ -194,14 +228,34 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const started = performance.now()
     const inputs = typeof body.input === 'string' ? [body.input] : body.input
     const r = await engine.embed(resolveModelName(engine, body.model), inputs, { signal: disconnectSignal(reply) })
+    keepAlive(r.model, body.keep_alive)
     return { model: r.model, embeddings: r.embeddings, total_duration: ns(performance.now() - started), load_duration: 0, prompt_eval_count: r.promptTokens }
   })
+
+  /** Applies a request's keep_alive to a model loaded here (not given: what was set stays). */
+  function keepAlive (model: string, keep: string | number | undefined): void {
+    if (keep != null) engine.keepAlive(model, parseKeepAlive(keep))
+  }
+
+  /** An empty request: loads the model (done_reason "load"), or with keep_alive 0 unloads it ("unload"). */
+  async function loadOrUnload (model: string, keep: string | number | undefined): Promise<'load' | 'unload'> {
+    if (keep != null && parseKeepAlive(keep) === 0) {
+      engine.registry.get(model) // an unknown model is a 404, as for a load
+      // Unloaded now if idle, else as soon as its requests finish.
+      if (!await engine.unload(model)) engine.keepAlive(model, 0)
+      return 'unload'
+    }
+    await engine.load(model)
+    keepAlive(model, keep)
+    return 'load'
+  }
 
   async function respond (
     request: import('fastify').FastifyRequest,
     reply: import('fastify').FastifyReply,
     req: GenerateRequest,
     stream: boolean,
+    keep: string | number | undefined,
     piece: (text: string) => Record<string, unknown>
   ): Promise<any> { // the route's 200 schema checks the shape
     const startedAt = performance.now()
@@ -211,6 +265,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const head = (): Record<string, unknown> => ({ model: req.model, created_at: new Date().toISOString() })
     if (!stream) {
       const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
+      keepAlive(r.model, keep)
       return { ...head(), ...piece(r.text), ...finalStats(r, startedAt) }
     }
     await router.validate(req, privacy)
@@ -218,6 +273,7 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const write = (obj: object): void => out.write(JSON.stringify(obj) + '\n')
     try {
       const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => write({ ...head(), ...piece(text), done: false }) })
+      keepAlive(r.model, keep)
       write({ ...head(), ...piece(''), ...finalStats(r, startedAt) })
     } catch (err) {
       if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write({ error: toPlexusError(err, 0).message })

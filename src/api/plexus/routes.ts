@@ -39,7 +39,7 @@ export const NodeStatusSchema = z.object({
 export type NodeStatus = z.output<typeof NodeStatusSchema>
 
 /** A model in memory: its size, context, threads and queue. */
-export const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string() })
+export const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string().nullable() })
 
 export interface PlexusRoutesOptions {
   engine: InferenceEngine
