@@ -119,7 +119,7 @@ export class CabinetService {
     const names = readdirSync(this.#init.dir)
       .filter(f => f.endsWith(CABINET_FILE_SUFFIX))
       .map(f => f.slice(0, -CABINET_FILE_SUFFIX.length))
-      .filter(n => CABINET_NAME_RE.test(n))
+      .filter(n => CABINET_NAME_RE.test(n) && CabinetStore.exists(this.#init.dir, n))
       .sort()
     return names.map(name => this.summary(name))
   }

@@ -18,7 +18,7 @@
  */
 
 import { createHmac } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3-multiple-ciphers'
 import type { Database as Db } from 'better-sqlite3'
@@ -62,6 +62,60 @@ export interface CabinetStoreOptions {
 }
 
 /** File names of a cabinet. */
+/** A create in progress: `<name>.cabinet.creating`, holding its process id and start time. */
+const CLAIM_SUFFIX = '.creating'
+/** A claim older than this belongs to a create that was cut off (the KDF takes seconds). */
+const MAX_CREATE_MS = 10 * 60_000
+/** An empty or unreadable claim younger than this may be one whose writer has not finished writing it. */
+const CLAIM_WRITE_GRACE_MS = 5_000
+
+function claimPath (paths: { cabinet: string }): string {
+  return paths.cabinet + CLAIM_SUFFIX
+}
+
+function removeCabinetFiles (paths: { cabinet: string, keyring: string }): void {
+  for (const file of [paths.cabinet, `${paths.cabinet}-wal`, `${paths.cabinet}-shm`, paths.keyring, claimPath(paths)]) rmSync(file, { force: true })
+}
+
+/** Whether a claim was left by a create that is no longer running (its process is gone, or it is too old). */
+function claimIsStale (file: string): boolean {
+  let age: number
+  try {
+    age = Date.now() - statSync(file).mtimeMs
+  } catch {
+    return false // gone meanwhile: the other create finished or cleaned up
+  }
+  if (age > MAX_CREATE_MS) return true
+  let claim: { pid?: unknown }
+  try {
+    claim = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }
+  } catch {
+    return age > CLAIM_WRITE_GRACE_MS
+  }
+  if (typeof claim.pid !== 'number' || !Number.isSafeInteger(claim.pid) || claim.pid <= 0) return age > CLAIM_WRITE_GRACE_MS
+  try {
+    process.kill(claim.pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/** Takes the claim on a cabinet name, clearing what a cut-off create left; PLX_ERR_CABINET_EXISTS while another create runs. */
+function claimCreation (paths: { cabinet: string, keyring: string }, name: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(claimPath(paths), JSON.stringify({ pid: process.pid, startedAt: Date.now() }), { flag: 'wx', mode: 0o600 })
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
+      if (!claimIsStale(claimPath(paths))) break
+      removeCabinetFiles(paths)
+    }
+  }
+  throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
+}
+
 export function cabinetPaths (dir: string, name: string): { cabinet: string, keyring: string } {
   checkName(name)
   return { cabinet: join(dir, name + CABINET_FILE_SUFFIX), keyring: join(dir, name + KEYRING_FILE_SUFFIX) }
@@ -126,9 +180,10 @@ export class CabinetStore {
     this.#auditKey = Buffer.from(getMeta(db, META.auditKey) ?? '', 'hex')
   }
 
-  /** True when a cabinet file of that name exists in `dir`. */
+  /** True when a cabinet of that name exists in `dir` (one still being created, or whose creation was cut off, does not). */
   static exists (dir: string, name: string): boolean {
-    return existsSync(cabinetPaths(dir, name).cabinet)
+    const paths = cabinetPaths(dir, name)
+    return existsSync(paths.cabinet) && !existsSync(claimPath(paths))
   }
 
   /**
@@ -144,19 +199,27 @@ export class CabinetStore {
     } catch (err) {
       throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
     }
-    if (existsSync(paths.keyring)) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
-    // Claim the name atomically (O_EXCL) before the slow KDF, so two concurrent creates cannot both win.
+    // Claim the name atomically (O_EXCL) before the slow KDF, so two concurrent creates cannot both
+    // win; the claim stays until the cabinet is complete, so a create cut off (a crash, a kill) is
+    // recognised and cleaned up by the next create of that name.
+    claimCreation(paths, name)
     try {
+      if (existsSync(paths.keyring)) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
+      // The file SQLite then opens, created here (never over an existing one) so that its mode is 0600 from the start.
       closeSync(openSync(paths.cabinet, 'wx', 0o600))
     } catch (err) {
+      rmSync(claimPath(paths), { force: true })
+      if (isPlexusError(err)) throw err
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
       throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
     }
     try {
       const dataKey = await createKeyring(paths.keyring, passphrase, { kdf: options.kdf })
-      return CabinetStore.#unlock(dir, name, dataKey, options, { ...DEFAULT_TOKENIZER, ...options.tokenizer })
+      const store = CabinetStore.#unlock(dir, name, dataKey, options, { ...DEFAULT_TOKENIZER, ...options.tokenizer })
+      rmSync(claimPath(paths), { force: true })
+      return store
     } catch (err) {
-      for (const file of [paths.cabinet, `${paths.cabinet}-wal`, `${paths.cabinet}-shm`, paths.keyring]) rmSync(file, { force: true })
+      removeCabinetFiles(paths)
       throw err
     }
   }
@@ -168,7 +231,7 @@ export class CabinetStore {
    */
   static async open (dir: string, name: string, passphrase: string, options: CabinetStoreOptions = {}): Promise<CabinetStore> {
     const paths = cabinetPaths(dir, name)
-    if (!existsSync(paths.cabinet)) throw new PlexusError('PLX_ERR_CABINET_NOT_FOUND', [name])
+    if (!CabinetStore.exists(dir, name)) throw new PlexusError('PLX_ERR_CABINET_NOT_FOUND', [name])
     checkSynchronous(options.synchronous)
     const dataKey = await unlockKeyring(paths.keyring, passphrase, name)
     return CabinetStore.#unlock(dir, name, dataKey, options, null)

@@ -1,6 +1,7 @@
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CabinetStore, type DocumentInput } from '../../../src/cabinets/store.js'
 import { CHEAP_KDF, PASSPHRASE, createStore, doc, hasCode, removeDir, sha256, tempDir } from './store-fixtures.js'
@@ -359,5 +360,45 @@ describe('stats and chunks', () => {
     assert.deepEqual([stats.documents, stats.chunks, stats.vectors, stats.chunksMissingVectors], [1, 2, 0, 0])
     assert.ok(stats.fileBytes > 0)
     assert.ok(existsSync(join(dir, 'test.cabinet')))
+  })
+})
+
+describe('CabinetStore.create cut off', () => {
+  it('a create killed during its KDF leaves nothing that blocks the name: invisible, then created again', async () => {
+    // Prepare: another process creates 'cut' with the real (slow) KDF and is killed as soon as it has claimed the name.
+    const storeModule = new URL('../../../src/cabinets/store.js', import.meta.url).href
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { CabinetStore } from ${JSON.stringify(storeModule)}; await CabinetStore.create(process.argv[1], 'cut', ${JSON.stringify(PASSPHRASE)})`, dir], { stdio: 'ignore' })
+    const claim = join(dir, 'cut.cabinet.creating')
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    while (!existsSync(claim)) await new Promise(resolve => setTimeout(resolve, 5))
+    child.kill('SIGKILL')
+    await exited
+
+    // Assert: the cut-off cabinet does not exist for anyone.
+    assert.equal(existsSync(join(dir, 'cut.cabinet.json')), false)
+    assert.equal(CabinetStore.exists(dir, 'cut'), false)
+    await assert.rejects(CabinetStore.open(dir, 'cut', PASSPHRASE), hasCode('PLX_ERR_CABINET_NOT_FOUND'))
+
+    // Execute: create it again.
+    const again = await createStore(dir, 'cut')
+    again.upsertDocument(doc('a.txt', ['alpha']))
+    again.close()
+
+    // Assert: a whole cabinet, no claim left.
+    assert.equal(existsSync(claim), false)
+    const reopened = await CabinetStore.open(dir, 'cut', PASSPHRASE)
+    assert.equal(reopened.listDocuments().length, 1)
+    reopened.close()
+  })
+
+  it('while a create runs, the name is taken and the cabinet does not exist yet', async () => {
+    // Prepare: a claim held by a live process (this one).
+    writeFileSync(join(dir, 'busy.cabinet.creating'), JSON.stringify({ pid: process.pid, startedAt: Date.now() }))
+
+    // Execute + Assert
+    await assert.rejects(createStore(dir, 'busy'), hasCode('PLX_ERR_CABINET_EXISTS'))
+    assert.equal(CabinetStore.exists(dir, 'busy'), false)
+    assert.equal(existsSync(join(dir, 'busy.cabinet.creating')), true, 'the other create keeps its claim')
   })
 })
