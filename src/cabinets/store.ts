@@ -18,7 +18,8 @@
  */
 
 import { createHmac } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs'
+import { releaseClaim, takeClaim } from '../claim.js'
 import { join } from 'node:path'
 import Database from 'better-sqlite3-multiple-ciphers'
 import type { Database as Db } from 'better-sqlite3'
@@ -62,12 +63,10 @@ export interface CabinetStoreOptions {
 }
 
 /** File names of a cabinet. */
-/** A create in progress: `<name>.cabinet.creating`, holding its process id and start time. */
+/** A create in progress: `<name>.cabinet.creating`, a claim file (claim.ts). */
 const CLAIM_SUFFIX = '.creating'
 /** A claim older than this belongs to a create that was cut off (the KDF takes seconds). */
 const MAX_CREATE_MS = 10 * 60_000
-/** An empty or unreadable claim younger than this may be one whose writer has not finished writing it. */
-const CLAIM_WRITE_GRACE_MS = 5_000
 
 function claimPath (paths: { cabinet: string }): string {
   return paths.cabinet + CLAIM_SUFFIX
@@ -77,43 +76,15 @@ function removeCabinetFiles (paths: { cabinet: string, keyring: string }): void 
   for (const file of [paths.cabinet, `${paths.cabinet}-wal`, `${paths.cabinet}-shm`, paths.keyring, claimPath(paths)]) rmSync(file, { force: true })
 }
 
-/** Whether a claim was left by a create that is no longer running (its process is gone, or it is too old). */
-function claimIsStale (file: string): boolean {
-  let age: number
-  try {
-    age = Date.now() - statSync(file).mtimeMs
-  } catch {
-    return false // gone meanwhile: the other create finished or cleaned up
-  }
-  if (age > MAX_CREATE_MS) return true
-  let claim: { pid?: unknown }
-  try {
-    claim = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }
-  } catch {
-    return age > CLAIM_WRITE_GRACE_MS
-  }
-  if (typeof claim.pid !== 'number' || !Number.isSafeInteger(claim.pid) || claim.pid <= 0) return age > CLAIM_WRITE_GRACE_MS
-  try {
-    process.kill(claim.pid, 0)
-    return false
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-}
-
 /** Takes the claim on a cabinet name, clearing what a cut-off create left; PLX_ERR_CABINET_EXISTS while another create runs. */
 function claimCreation (paths: { cabinet: string, keyring: string }, name: string): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(claimPath(paths), JSON.stringify({ pid: process.pid, startedAt: Date.now() }), { flag: 'wx', mode: 0o600 })
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
-      if (!claimIsStale(claimPath(paths))) break
-      removeCabinetFiles(paths)
-    }
+  let taken: boolean
+  try {
+    taken = takeClaim(claimPath(paths), { maxAgeMs: MAX_CREATE_MS, onStale: () => { removeCabinetFiles(paths) } })
+  } catch (err) {
+    throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
   }
-  throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
+  if (!taken) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
 }
 
 export function cabinetPaths (dir: string, name: string): { cabinet: string, keyring: string } {
@@ -208,7 +179,7 @@ export class CabinetStore {
       // The file SQLite then opens, created here (never over an existing one) so that its mode is 0600 from the start.
       closeSync(openSync(paths.cabinet, 'wx', 0o600))
     } catch (err) {
-      rmSync(claimPath(paths), { force: true })
+      releaseClaim(claimPath(paths))
       if (isPlexusError(err)) throw err
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
       throw new PlexusError('PLX_ERR_CABINET_IO', [name, (err as Error).message], { cause: err })
@@ -216,7 +187,7 @@ export class CabinetStore {
     try {
       const dataKey = await createKeyring(paths.keyring, passphrase, { kdf: options.kdf })
       const store = CabinetStore.#unlock(dir, name, dataKey, options, { ...DEFAULT_TOKENIZER, ...options.tokenizer })
-      rmSync(claimPath(paths), { force: true })
+      releaseClaim(claimPath(paths))
       return store
     } catch (err) {
       removeCabinetFiles(paths)

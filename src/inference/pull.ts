@@ -3,6 +3,7 @@ import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync }
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { releaseClaim, takeClaim } from '../claim.js'
 import { PlexusError, isPlexusError } from '../errors.js'
 import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
 
@@ -23,6 +24,9 @@ export const DEFAULT_MAX_PULL_BYTES = 1024 ** 4
  * and the partial file kept for the next attempt. Long enough for a slow CDN to start streaming.
  */
 export const DEFAULT_PULL_IDLE_TIMEOUT_MS = 60_000
+
+/** A pull claim older than this is stale even if a process with its id runs (ids are reused). */
+const MAX_PULL_CLAIM_MS = 24 * 3_600_000
 
 /** Read size when re-hashing the bytes of an existing partial file before resuming. */
 const REHASH_CHUNK_BYTES = 1 << 20
@@ -131,6 +135,16 @@ export async function pullModel (url: string, options: PullOptions): Promise<Pul
     rmSync(partialPath, { force: true })
     rmSync(metaPath, { force: true })
   }
+  // One writer per partial file, across processes (a node and a CLI pulling the same URL into
+  // one data directory): a claim beside it, cleared if its process has died.
+  const claim = `${partialPath}.lock`
+  let claimed: boolean
+  try {
+    claimed = takeClaim(claim, { maxAgeMs: MAX_PULL_CLAIM_MS })
+  } catch (err) {
+    throw new PlexusError('PLX_ERR_PULL_FAILED', [`cannot write in ${options.destDir}: ${(err as Error).message}`], { cause: err })
+  }
+  if (!claimed) throw new PlexusError('PLX_ERR_PULL_IN_PROGRESS', [shown])
 
   // One controller carries both the caller's abort and our idle timeout into fetch and the body.
   const controller = new AbortController()
@@ -275,6 +289,7 @@ export async function pullModel (url: string, options: PullOptions): Promise<Pul
   } finally {
     clearTimeout(idleTimer)
     userSignal?.removeEventListener('abort', onUserAbort)
+    releaseClaim(claim)
   }
 }
 

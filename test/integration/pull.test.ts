@@ -6,6 +6,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { spawn } from 'node:child_process'
+import { waitFor } from '../helpers/node.js'
 import { pullModel, pullKey, type PullProgress } from '../../src/inference/pull.js'
 import { ModelRegistry } from '../../src/inference/registry.js'
 import { sha256File } from '../../src/inference/hash.js'
@@ -295,6 +297,31 @@ describe('pullModel over real HTTP', () => {
     const result = await pullModel(url, { destDir: dir, sha256: FIXTURE_SHA256 })
     assert.equal(result.resumedFrom, 150_000)
     assert.equal(await sha256File(result.path), FIXTURE_SHA256)
+  })
+
+  it('one pull of a URL at a time across processes; one whose process died is resumed', async () => {
+    // Prepare: another process pulls the model; the server holds its response after 150,000 bytes.
+    const url = `${base}/model.gguf`
+    server.pauseAfter = 150_000
+    const pullModule = new URL('../../src/inference/pull.js', import.meta.url).href
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { pullModel } from ${JSON.stringify(pullModule)}; await pullModel(process.argv[1], { destDir: process.argv[2] })`, url, dir], { stdio: 'ignore' })
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    await waitFor('the other process to write 150,000 bytes', () => existsSync(partialPath(url)) && statSync(partialPath(url)).size === 150_000)
+
+    // Execute + Assert: a second pull of the same URL into the same folder is refused, the partial file untouched.
+    await rejectsWithCode(pullModel(url, { destDir: dir }), 'PLX_ERR_PULL_IN_PROGRESS')
+    assert.equal(statSync(partialPath(url)).size, 150_000)
+
+    // Execute: the other process dies mid-download; a pull now resumes what it wrote.
+    child.kill('SIGKILL')
+    await exited
+    const result = await pullModel(url, { destDir: dir, sha256: FIXTURE_SHA256 })
+
+    // Assert
+    assert.equal(result.resumedFrom, 150_000)
+    assert.equal(await sha256File(result.path), FIXTURE_SHA256)
+    assert.deepEqual(readdirSync(dir), [`${FIXTURE_SHA256}.gguf`], 'no partial file or claim left')
   })
 
   it('rejects at once with an already aborted signal', async () => {
