@@ -99,6 +99,8 @@ export interface LoadedModelInfo {
   parallel: number
   /** Threads per evaluation for this model: configured, or measured at load (threads.ts). */
   threads: number
+  /** Layers offloaded to the GPU (0 on a CPU build). */
+  gpuLayers: number
   active: number
   waiting: number
   loadedAt: string
@@ -120,6 +122,8 @@ export interface InferenceInit {
    * default true. Requests it cannot serve (resumed ones) use node-llama-cpp either way.
    */
   nativeLoop?: boolean
+  /** Layers offloaded to a GPU when llama.cpp runs on one ("auto": as many as fit); ignored on CPU. */
+  gpuLayers?: 'auto' | 'max' | number
 }
 
 export interface InferenceComponents {
@@ -294,7 +298,7 @@ export class InferenceEngine {
     const started = Date.now()
     let model: LlamaModel
     try {
-      model = await llama.loadModel({ modelPath: record.path })
+      model = await llama.loadModel({ modelPath: record.path, gpuLayers: this.#init.gpuLayers ?? 'auto' })
     } catch (err) {
       throw new PlexusError('PLX_ERR_MODEL_LOAD', [record.name, (err as Error).message], { cause: err })
     }
@@ -302,7 +306,7 @@ export class InferenceEngine {
     try {
       const contextSize = Math.min(this.#init.contextSize, model.trainContextSize)
       const estimate = model.fileInsights.estimateContextResourceRequirements({
-        contextSize, modelGpuLayers: 0, sequences: this.#init.parallel
+        contextSize, modelGpuLayers: model.gpuLayers, sequences: this.#init.parallel
       })
       // The native loop opens the same file memory-mapped, as node-llama-cpp does (shared pages),
       // but has contexts of its own: count their memory a second time.
@@ -436,6 +440,7 @@ export class InferenceEngine {
       contextSize: m.context.contextSize,
       parallel: m.pool.size,
       threads: m.threads,
+      gpuLayers: m.model.gpuLayers,
       active: m.pool.active,
       waiting: m.pool.waiting,
       loadedAt: m.loadedAt.toISOString(),

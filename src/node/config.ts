@@ -33,7 +33,13 @@ export const InferenceConfigSchema = z.strictObject({
   /** Model answering requests that name no model (else the first registered). */
   defaultModel: z.string().min(1).optional(),
   /** Plain generations run on the native generation loop when it is built (`plexus engine build --native-loop`). */
-  nativeLoop: z.boolean().default(true)
+  nativeLoop: z.boolean().default(true),
+  /**
+   * Model layers offloaded to the GPU when llama.cpp runs on one: "auto" (as many as fit in its
+   * memory with the context), "max" (all, failing if they do not fit), or a count. No effect on a CPU build.
+   */
+  gpuLayers: z.preprocess(v => typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v,
+    z.union([z.enum(['auto', 'max']), z.number().int().min(0).max(100_000)])).default('auto')
 })
 
 export const CabinetsConfigSchema = z.strictObject({
@@ -222,6 +228,7 @@ const ENV_VARS: Array<[string, Section, string, 'int' | 'string' | 'bool' | 'lis
   ['PLEXUS_MEMORY_BUDGET_MIB', 'inference', 'memoryBudgetMiB', 'int'],
   ['PLEXUS_DEFAULT_MODEL', 'inference', 'defaultModel', 'string'],
   ['PLEXUS_NATIVE_LOOP', 'inference', 'nativeLoop', 'bool'],
+  ['PLEXUS_GPU_LAYERS', 'inference', 'gpuLayers', 'string'],
   ['PLEXUS_CABINET_AUTOLOCK_MINUTES', 'cabinets', 'autoLockMinutes', 'int'],
   ['PLEXUS_NETWORK', 'network', 'networkId', 'string'],
   ['PLEXUS_P2P_HOST', 'network', 'host', 'string'],

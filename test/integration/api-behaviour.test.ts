@@ -215,8 +215,14 @@ describe('observability', () => {
   })
 
   it('reports node status', async () => {
-    const s = await (await fetch(`${t.url}/api/plexus/status`)).json() as { nodeId: string, threads: number, models: Array<{ name: string }>, queue: { active: number } }
+    // A model loaded, so that the status lists it with its threads and GPU layers (none on this CPU build).
+    assert.equal((await fetch(`${t.url}/api/plexus/models/stories260K/load`, { method: 'POST' })).status, 200)
+    const s = await (await fetch(`${t.url}/api/plexus/status`)).json() as { nodeId: string, threads: number, models: Array<{ name: string }>, queue: { active: number }, loaded: Array<{ name: string, threads: number, gpuLayers: number, expiresAt: string | null }> }
     assert.match(s.nodeId, /^[0-9a-f]{16}$/)
+    const loaded = s.loaded.find(m => m.name === 'stories260K')
+    assert.ok(loaded != null && loaded.threads >= 1)
+    assert.equal(loaded.gpuLayers, 0)
+    assert.equal(loaded.expiresAt, null)
     assert.ok(s.threads >= 1)
     assert.deepEqual(s.models.map(m => m.name), ['stories260K'])
     assert.equal(s.queue.active, 0)

@@ -100,6 +100,17 @@ describe('loadConfig precedence', () => {
     assert.equal(all.api.rateLimitPerMinute, 600)
   })
 
+  it('takes gpuLayers as auto, max or a count, from the file or PLEXUS_GPU_LAYERS, and refuses anything else', () => {
+    assert.equal(loadConfig(configPath, {}, {}).inference.gpuLayers, 'auto')
+    assert.equal(loadConfig(configPath, {}, { PLEXUS_GPU_LAYERS: '12' }).inference.gpuLayers, 12)
+    assert.equal(loadConfig(configPath, {}, { PLEXUS_GPU_LAYERS: 'max' }).inference.gpuLayers, 'max')
+    writeConfig({ inference: { gpuLayers: 0 } })
+    assert.equal(loadConfig(configPath, {}, {}).inference.gpuLayers, 0)
+    assert.throws(() => loadConfig(configPath, {}, { PLEXUS_GPU_LAYERS: 'lots' }), configInvalid)
+    writeConfig({ inference: { gpuLayers: -1 } })
+    assert.throws(() => loadConfig(configPath, {}, {}), configInvalid)
+  })
+
   it('lets flags override the environment without a file', () => {
     // Execute
     const config = loadConfig(configPath, { inference: { contextSize: 512, defaultModel: 'flag-model' } }, {
@@ -210,7 +221,7 @@ describe('loadConfig validation', () => {
   })
 
   it('refuses unknown keys at the top level and inside a section', () => {
-    for (const value of [{ apii: {} }, { api: { hots: 'x' } }, { inference: { gpuLayers: 10 } }]) {
+    for (const value of [{ apii: {} }, { api: { hots: 'x' } }, { inference: { gpuLayer: 10 } }]) {
       writeConfig(value)
       assert.throws(() => loadConfig(configPath, {}, {}), configInvalid, JSON.stringify(value))
     }

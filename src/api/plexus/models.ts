@@ -110,7 +110,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       metadata: { ...metadata, chatTemplate: chatTemplate != null },
       loaded: loaded == null
         ? null
-        : { memoryBytes: loaded.memoryBytes, contextSize: loaded.contextSize, parallel: loaded.parallel, active: loaded.active, waiting: loaded.waiting, loadedAt: loaded.loadedAt, lastUsedAt: loaded.lastUsedAt, expiresAt: loaded.expiresAt }
+        : { memoryBytes: loaded.memoryBytes, contextSize: loaded.contextSize, parallel: loaded.parallel, gpuLayers: loaded.gpuLayers, active: loaded.active, waiting: loaded.waiting, loadedAt: loaded.loadedAt, lastUsedAt: loaded.lastUsedAt, expiresAt: loaded.expiresAt }
     }
   }
 

@@ -30,7 +30,7 @@ export const NodeStatusSchema = z.object({
   memoryBudgetMiB: z.number(),
   defaultModel: z.string().nullable(),
   models: z.array(z.object({ name: z.string(), sha256: z.string(), sizeBytes: z.number(), architecture: z.string(), parameters: z.number(), quantization: z.string(), contextLength: z.number().nullable() })),
-  loaded: z.array(z.object({ name: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), lastUsedAt: z.string() })),
+  loaded: z.array(z.object({ name: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), gpuLayers: z.number(), active: z.number(), waiting: z.number(), lastUsedAt: z.string(), expiresAt: z.string().nullable() })),
   queue: z.object({ active: z.number(), waiting: z.number() }),
   auth: z.object({ activeKeys: z.number() }),
   /** The p2p host; null when `network.enabled` is false. */
@@ -39,7 +39,7 @@ export const NodeStatusSchema = z.object({
 export type NodeStatus = z.output<typeof NodeStatusSchema>
 
 /** A model in memory: its size, context, threads and queue. */
-export const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string().nullable() })
+export const LoadedSchema = z.object({ name: z.string(), sha256: z.string(), memoryBytes: z.number(), contextSize: z.number(), parallel: z.number(), threads: z.number(), gpuLayers: z.number(), active: z.number(), waiting: z.number(), loadedAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string().nullable() })
 
 export interface PlexusRoutesOptions {
   engine: InferenceEngine
