@@ -132,7 +132,7 @@ export async function buildApi (components: ApiComponents, options: ApiOptions) 
 
   await app.register(openaiRoutes, { prefix: '/v1', engine: components.engine, router: components.router, cabinets: components.cabinets, metrics: components.metrics })
   await app.register(cabinetRoutes, { prefix: '/api/plexus/cabinets', cabinets: components.cabinets })
-  await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, router: components.router, metrics: components.metrics, version: components.node.version })
+  await app.register(ollamaRoutes, { prefix: '/api', engine: components.engine, router: components.router, metrics: components.metrics, version: components.node.version, onModelsChanged: () => components.network?.advertiseNow() })
   await app.register(plexusRoutes, { engine: components.engine, metrics: components.metrics, node: components.node, keys: components.keys })
 
   await app.register(modelRoutes, { engine: components.engine, network: components.network })

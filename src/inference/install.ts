@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs'
+import { PlexusError } from '../errors.js'
+import type { InferenceEngine } from './engine.js'
 import { pullModel, type PullProgress } from './pull.js'
 import type { ModelRecord, ModelRegistry } from './registry.js'
 
@@ -46,4 +48,33 @@ export async function pullAndRegister (registry: ModelRegistry, url: string, opt
   }
   const record = await registry.add(pulled.path, { name: options.name ?? modelNameFromUrl(url), store: 'move', sha256: pulled.sha256 })
   return { record, resumedFrom: pulled.resumedFrom, alreadyRegistered: false }
+}
+
+/** Progress events for a download worth reporting: one per whole percent (or per MiB when the size is unknown). */
+export function progressGate (): (received: number, total: number | null) => boolean {
+  let last = -1
+  return (received, total) => {
+    const step = total != null && total > 0 ? Math.floor((received / total) * 100) : Math.floor(received / (1 << 20))
+    if (step === last) return false
+    last = step
+    return true
+  }
+}
+
+/**
+ * Removes a registered model: unloads it first, and refuses with `PLX_ERR_MODEL_BUSY` while it is
+ * generating or has requests waiting. Its file is deleted only if Plexus downloaded or copied it.
+ * The one path shared by `DELETE /api/plexus/models/{name}` and Ollama's `/api/delete`.
+ */
+export async function removeModel (engine: InferenceEngine, name: string): Promise<{ removed: string, deletedFile: boolean }> {
+  const record = engine.registry.get(name)
+  const loaded = engine.loadedModels().find(l => l.name === record.name)
+  if (loaded != null) {
+    const busy = (): PlexusError => new PlexusError('PLX_ERR_MODEL_BUSY', [record.name, `${loaded.active} generating, ${loaded.waiting} waiting`])
+    if (loaded.active > 0 || loaded.waiting > 0) throw busy()
+    // unload refuses a model that became busy meanwhile.
+    if (!await engine.unload(record.name)) throw busy()
+  }
+  const removed = engine.registry.remove(record.name)
+  return { removed: removed.name, deletedFile: removed.owned }
 }

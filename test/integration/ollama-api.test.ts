@@ -1,6 +1,9 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestNode, waitFor, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { startTestNode, waitFor, FIXTURE_MODEL, FIXTURE_SHA256, type TestNode } from '../helpers/node.js'
 
 /** Ollama's endpoints with plain fetch, as Ollama clients call them. */
 describe('Ollama-compatible API', () => {
@@ -122,6 +125,50 @@ describe('Ollama-compatible API', () => {
     const notJson = await fetch(`${t.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' })
     assert.equal(notJson.status, 400)
     assert.equal(typeof (await notJson.json() as { error: string }).error, 'string')
+  })
+
+  it('embeds with the older /api/embeddings, as /api/embed does', async () => {
+    const old = await (await post('/api/embeddings', { model: 'stories260K', prompt: 'Once upon a time' })).json() as { embedding: number[] }
+    const now = await (await post('/api/embed', { model: 'stories260K', input: 'Once upon a time' })).json() as { embeddings: number[][] }
+    assert.equal(old.embedding.length, now.embeddings[0]!.length)
+    old.embedding.forEach((x, i) => assert.ok(Math.abs(x - now.embeddings[0]![i]!) < 1e-4))
+  })
+
+  it('pulls a GGUF by URL with Ollama progress lines, refuses registry names, and deletes', async () => {
+    // Prepare: a web server on 127.0.0.1 offering a GGUF (the fixture with a few bytes more, so a new sha256).
+    const bytes = Buffer.concat([readFileSync(FIXTURE_MODEL), Buffer.alloc(32)])
+    const server = createServer((req, res) => { res.writeHead(200, { 'content-length': String(bytes.length) }).end(bytes) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/tiny-copy.gguf`
+    try {
+      // Execute: pull it, streamed.
+      const r = await post('/api/pull', { model: url })
+      assert.equal(r.status, 200)
+      const lines = (await r.text()).trim().split('\n').map(l => JSON.parse(l) as { status?: string, error?: string, total?: number, completed?: number })
+
+      // Assert: Ollama's shape, ending in success; the model is served under the file's name.
+      assert.deepEqual(lines.filter(l => l.error != null), [])
+      assert.equal(lines[0]!.status, 'pulling manifest')
+      assert.ok(lines.some(l => l.status === 'downloading' && l.completed === bytes.length && l.total === bytes.length))
+      assert.equal(lines.at(-1)!.status, 'success')
+      const tags = async (): Promise<string[]> => ((await (await fetch(`${t.url}/api/tags`)).json()) as { models: Array<{ name: string }> }).models.map(m => m.name).sort()
+      assert.deepEqual(await tags(), ['stories260K', 'tiny-copy'])
+
+      // A registry name cannot be pulled, and says why.
+      const byName = await post('/api/pull', { model: 'llama3.2' })
+      assert.equal(byName.status, 400)
+      assert.match((await byName.json() as { error: string }).error, /by URL/)
+
+      // Delete it (and it is gone); deleting it again is a 404.
+      const del = await fetch(`${t.url}/api/delete`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-copy' }) })
+      assert.equal(del.status, 200)
+      assert.deepEqual(await tags(), ['stories260K'])
+      const again = await fetch(`${t.url}/api/delete`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-copy' }) })
+      assert.equal(again.status, 404)
+    } finally {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
   })
 
   it('honours keep_alive: a deadline after the request, forever, and 0 to unload', async () => {

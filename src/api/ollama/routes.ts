@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { isPlexusError } from '../../errors.js'
+import { PlexusError, isPlexusError } from '../../errors.js'
+import { progressGate, pullAndRegister, removeModel } from '../../inference/install.js'
+import type { PullProgress } from '../../inference/pull.js'
 import type { InferenceEngine, GenerateRequest, GenerateResult } from '../../inference/engine.js'
 import { JsonSchemaObject, type OutputFormat } from '../../inference/output-format.js'
 import type { ModelRecord } from '../../inference/registry.js'
@@ -20,6 +22,8 @@ export interface OllamaRoutesOptions {
   router: Router
   metrics: Metrics
   version: string
+  /** Told when `/api/pull` or `/api/delete` changed the installed models (the node re-advertises). */
+  onModelsChanged?: () => void
 }
 
 const Options = z.object({
@@ -103,6 +107,24 @@ const EmbedBody = z.object({
   keep_alive: KeepAlive
 })
 
+const LegacyEmbeddingsBody = z.object({
+  model: z.string().min(1).max(256),
+  prompt: z.string(),
+  options: Options,
+  keep_alive: KeepAlive
+})
+
+/** Ollama names the model to pull; Plexus pulls GGUF files by URL (no registry is reachable). */
+const PullBody = z.object({
+  model: z.string().min(1).max(4096).optional(),
+  name: z.string().min(1).max(4096).optional(),
+  insecure: z.boolean().optional(),
+  stream: z.boolean().default(true)
+}).refine(b => b.model != null || b.name != null, 'model is required')
+
+const DeleteBody = z.object({ model: z.string().min(1).max(256).optional(), name: z.string().min(1).max(256).optional() })
+  .refine(b => b.model != null || b.name != null, 'model is required')
+
 const OllamaError = z.object({ error: z.string() })
 const errors = { 400: OllamaError, 401: OllamaError, 404: OllamaError, 429: OllamaError, 503: OllamaError }
 
@@ -161,7 +183,7 @@ function details (m: ModelRecord): Record<string, unknown> {
   return { format: 'gguf', family: m.metadata.architecture, families: [m.metadata.architecture], parameter_size: size, quantization_level: m.metadata.quantization }
 }
 
-export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (app, { engine, router, metrics, version }) => {
+export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (app, { engine, router, metrics, version, onModelsChanged }) => {
   app.get('/version', { schema: { tags: ['ollama'], response: { 200: z.object({ version: z.string() }) } } }, async () => ({ version }))
 
   app.get('/tags', { schema: { tags: ['ollama'], summary: 'List local models' } }, async () => ({
@@ -230,6 +252,56 @@ export const ollamaRoutes: FastifyPluginAsyncZod<OllamaRoutesOptions> = async (a
     const r = await engine.embed(resolveModelName(engine, body.model), inputs, { signal: disconnectSignal(reply) })
     keepAlive(r.model, body.keep_alive)
     return { model: r.model, embeddings: r.embeddings, total_duration: ns(performance.now() - started), load_duration: 0, prompt_eval_count: r.promptTokens }
+  })
+
+  app.post('/embeddings', {
+    schema: { tags: ['ollama'], summary: 'Embed one prompt (the older endpoint, before /api/embed)', body: LegacyEmbeddingsBody, response: { 200: z.object({ embedding: z.array(z.number()) }), ...errors } }
+  }, async (request, reply) => {
+    const body = request.body
+    const r = await engine.embed(resolveModelName(engine, body.model), [body.prompt], { signal: disconnectSignal(reply) })
+    keepAlive(r.model, body.keep_alive)
+    return { embedding: r.embeddings[0]! }
+  })
+
+  app.post('/pull', {
+    schema: { tags: ['ollama'], summary: 'Pull a GGUF model by URL (NDJSON progress unless stream is false)', body: PullBody, response: { 200: z.object({ status: z.string() }), 400: OllamaError, 401: OllamaError, 409: OllamaError } }
+  }, async (request, reply) => {
+    const body = request.body
+    const target = (body.model ?? body.name)!
+    if (!/^https?:\/\//i.test(target)) {
+      throw new PlexusError('PLX_ERR_BAD_REQUEST', [`Plexus pulls GGUF files by URL ("model": "https://…/file.gguf"): the Ollama registry is not reachable from it, so '${target.slice(0, 200)}' cannot be pulled by name`], { param: 'model' })
+    }
+    const signal = disconnectSignal(reply)
+    const pull = async (progress: (p: PullProgress) => void): Promise<void> => {
+      const r = await pullAndRegister(engine.registry, target, { signal, onProgress: progress })
+      if (!r.alreadyRegistered) onModelsChanged?.()
+    }
+    if (!body.stream) {
+      await pull(() => {})
+      return { status: 'success' }
+    }
+    const out = openStream(reply, 'application/x-ndjson')
+    const write = (obj: object): void => out.write(JSON.stringify(obj) + '\n')
+    const gate = progressGate()
+    try {
+      write({ status: 'pulling manifest' })
+      await pull(p => { if (gate(p.receivedBytes, p.totalBytes)) write({ status: 'downloading', digest: target.replace(/[?#].*$/, ''), total: p.totalBytes ?? undefined, completed: p.receivedBytes }) })
+      write({ status: 'verifying sha256 digest' })
+      write({ status: 'success' })
+    } catch (err) {
+      if (!isPlexusError(err, 'PLX_ERR_ABORTED')) write({ error: toPlexusError(err, 0).message })
+    } finally {
+      out.end()
+    }
+    return reply
+  })
+
+  app.delete('/delete', {
+    schema: { tags: ['ollama'], summary: 'Remove a model (unloads it; deletes its file only if Plexus downloaded or copied it)', body: DeleteBody, response: { 200: z.object({}), 404: OllamaError, 409: OllamaError } }
+  }, async (request) => {
+    await removeModel(engine, resolveModelName(engine, (request.body.model ?? request.body.name)!))
+    onModelsChanged?.()
+    return {}
   })
 
   /** Applies a request's keep_alive to a model loaded here (not given: what was set stays). */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { PlexusError } from '../../errors.js'
 import type { InferenceEngine, LoadedModelInfo } from '../../inference/engine.js'
-import { pullAndRegister } from '../../inference/install.js'
+import { progressGate, pullAndRegister, removeModel } from '../../inference/install.js'
 import { pullKey } from '../../inference/pull.js'
 import { MODEL_NAME_RE, type ModelRecord } from '../../inference/registry.js'
 import type { PlexusNetwork } from '../../p2p/network.js'
@@ -68,17 +68,6 @@ export const PullEventSchema = z.discriminatedUnion('type', [
 const ModelName = z.string().min(1).max(128).regex(MODEL_NAME_RE, "letters, digits, '.', '_', ':' or '-'")
 const Sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hexadecimal characters')
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema }
-
-/** Progress events for a download: one per whole percent (or per MiB when the size is unknown). */
-function progressGate (): (received: number, total: number | null) => boolean {
-  let last = -1
-  return (received, total) => {
-    const step = total != null && total > 0 ? Math.floor((received / total) * 100) : Math.floor(received / (1 << 20))
-    if (step === last) return false
-    last = step
-    return true
-  }
-}
 
 /**
  * Model management under `/api/plexus/models`: what is installed (with GGUF metadata and load
@@ -191,16 +180,8 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       response: { 200: z.object({ removed: z.string(), deletedFile: z.boolean() }), ...errors }
     }
   }, async (request) => {
-    const record = registry.get(request.params.name)
-    const loaded = engine.loadedModels().find(l => l.name === record.name)
-    if (loaded != null) {
-      const busy = (): PlexusError => new PlexusError('PLX_ERR_MODEL_BUSY', [record.name, `${loaded.active} generating, ${loaded.waiting} waiting`])
-      if (loaded.active > 0 || loaded.waiting > 0) throw busy()
-      // unload refuses a model that became busy meanwhile.
-      if (!await engine.unload(record.name)) throw busy()
-    }
-    const removed = registry.remove(record.name)
+    const removed = await removeModel(engine, request.params.name)
     network?.advertiseNow()
-    return { removed: removed.name, deletedFile: removed.owned }
+    return removed
   })
 }
