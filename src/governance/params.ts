@@ -131,3 +131,24 @@ export function applyChange (config: PlexusConfig, change: Change, hooks: ApplyH
   }
   return { before, after: { member: g.members.includes(change.peer), denied: config.network.denyPeers.includes(change.peer) } }
 }
+
+/** A `set` change as applied: the parameter's value before and after, in force from `fromMs`. */
+export interface AppliedSetting {
+  param: string
+  /** The proposal's `applyAt`: the same on every node that applies it. */
+  fromMs: number
+  before: unknown
+  after: unknown
+}
+
+/**
+ * A parameter's value at `timeMs`, from the settings applied to it and its value now: the `after`
+ * of the latest setting in force by then, or, before the first, that one's `before`.
+ */
+export function settingAt (settings: readonly AppliedSetting[], param: string, now: unknown, timeMs: number): unknown {
+  const own = settings.filter(s => s.param === param).sort((a, b) => a.fromMs - b.fromMs)
+  if (own.length === 0) return now
+  let value = own[0]!.before
+  for (const s of own) if (s.fromMs <= timeMs) value = s.after
+  return value
+}

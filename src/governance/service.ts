@@ -15,7 +15,7 @@ import { isRecord, verifyRecordWithJson, type SignedRecord } from '../ledger/rec
 import { MAX_RECEIPT_RANGE } from '../ledger/log.js'
 import type { LedgerLibp2p } from '../ledger/protocol.js'
 import type { PlexusConfig } from '../node/config.js'
-import { applyChange, checkChange, isRuleChange, PARAMS, type ApplyHooks, type Change } from './params.js'
+import { applyChange, checkChange, isRuleChange, PARAMS, settingAt, type AppliedSetting, type ApplyHooks, type Change } from './params.js'
 import { contentId, MAX_ELECTORATE, proposalOf, ProposalSpecSchema, voteOf, type Choice, type Proposal, type ProposalData, type Vote, type Voter } from './proposals.js'
 import { tally, type Tally } from './tally.js'
 import { GovNet, MAX_SYNC_FRAME_BYTES, MAX_SYNC_RECORDS } from './protocol.js'
@@ -368,6 +368,33 @@ export class GovernanceService {
     } finally {
       this.#ticking = false
     }
+  }
+
+  /** The `set` changes this node applied, each in force from its proposal's `applyAt`. */
+  appliedSettings (): AppliedSetting[] {
+    const out: AppliedSetting[] = []
+    for (const [id, a] of this.#applied) {
+      const p = this.#proposals.get(id)
+      if (p == null || !a.ok || p.data.change.type !== 'set') continue
+      out.push({ param: p.data.change.param, fromMs: p.data.applyAt, before: a.before, after: a.after })
+    }
+    return out
+  }
+
+  /**
+   * The reward weights in force at `timeMs`: each weight a passed proposal changed is the value it
+   * had then (settlement pays an epoch at the weights of its start, so a vote re-prices no epoch
+   * begun before its change applies).
+   */
+  weightsAt (timeMs: number): PlexusConfig['ledger']['weights'] {
+    const now = this.#c.config.ledger.weights
+    const settings = this.appliedSettings()
+    const out = { ...now }
+    for (const k of Object.keys(now) as Array<keyof typeof now>) {
+      const v = settingAt(settings, `ledger.weights.${k}`, now[k], timeMs)
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out[k] = v
+    }
+    return out
   }
 
   #records (id: string): SignedRecord[] {

@@ -21,7 +21,7 @@ import { entryId, isRecord, signRecord, verifyEntry, type LedgerEntry, type Reco
 import { countersignReceipt, signReceipt, type InferenceReceiptBody, type ProviderSignedReceipt, type ReceiptBody, type SignedReceipt } from './receipts.js'
 import type { ReceiptKeeper } from './inference.js'
 import { SpotChecker } from './spot-check.js'
-import { addUptime, balances, settleEpoch, settlementTime, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
+import { addUptime, balances, epochBounds, settleEpoch, settlementTime, tallyReceipts, type RewardParams, type RewardTable, type RewardWeights } from './rewards.js'
 import { SCORE_OUTCOMES, isScoreRecord, noneIgnored, tallyScores, type ScoreOutcome } from './scores.js'
 import { UptimeScorer } from './uptime.js'
 import { deleteMeta, getMeta, setMeta } from './store.js'
@@ -50,6 +50,11 @@ export interface BooksComponents {
   identity: Signer & { publicKey: Uint8Array }
   logger: Logger
   config: () => LedgerConfig
+  /**
+   * The reward weights in force at a time (governance changes take effect from their time on);
+   * absent: the configured weights for every epoch.
+   */
+  weightsAt?: (timeMs: number) => RewardWeights
 }
 
 export interface RewardsReport {
@@ -172,7 +177,10 @@ export class Books implements ReceiptKeeper {
     const c = this.#c.config()
     const genesisMs = Date.parse(c.genesis)
     if (!Number.isFinite(genesisMs)) throw new PlexusError('PLX_ERR_LEDGER_REWARDS_CONFIG', [`ledger.genesis '${c.genesis}' is not a date`])
-    return { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights, commitSeconds: c.commitSeconds, revealSeconds: c.revealSeconds }
+    const p: RewardParams = { genesisMs, epochSeconds: c.epochSeconds, weights: c.weights, commitSeconds: c.commitSeconds, revealSeconds: c.revealSeconds }
+    const weightsAt = this.#c.weightsAt
+    // An epoch is paid at the weights in force when it started: a change re-prices no epoch begun before it.
+    return weightsAt == null ? p : { ...p, weightsFor: e => weightsAt(epochBounds(p, e).start) }
   }
 
   /** Every entry of this node's log, oldest first. */
@@ -243,7 +251,7 @@ export class Books implements ReceiptKeeper {
     const epochs = settled.map(e => {
       const uptime = scores.get(e)?.uptime ?? new Map<string, number>()
       for (const o of SCORE_OUTCOMES) if (o !== 'invalid') scoresIgnored[o] += scores.get(e)?.ignored[o] ?? 0
-      const points = addUptime(p, byEpoch.get(e) ?? { points: new Map(), counted: 0, rejected: 0 }, uptime).points
+      const points = addUptime(p, e, byEpoch.get(e) ?? { points: new Map(), counted: 0, rejected: 0 }, uptime).points
       return settleEpoch(p, e, points, uptime)
     })
     scoresIgnored.invalid = [...scores.values()][0]?.ignored.invalid ?? 0

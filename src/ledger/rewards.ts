@@ -55,6 +55,11 @@ export interface RewardParams {
   genesisMs: number
   epochSeconds: number
   weights?: RewardWeights
+  /**
+   * The weights in force for an epoch, when they changed over time (a governance change takes
+   * effect from the first epoch that starts at or after its time); default: `weights` for all.
+   */
+  weightsFor?: (epoch: number) => RewardWeights
   /** The emission period (default 36 months); tests shorten it. */
   emissionSeconds?: number
   /** Tokens a node can earn over the emission period (default 1,500). */
@@ -73,6 +78,28 @@ function config (why: string): PlexusError {
   return new PlexusError('PLX_ERR_LEDGER_REWARDS_CONFIG', [why])
 }
 
+function bigintWeights (w: RewardWeights): Record<keyof RewardWeights, bigint> {
+  const weights = {} as Record<keyof RewardWeights, bigint>
+  for (const k of Object.keys(DEFAULT_WEIGHTS) as Array<keyof RewardWeights>) {
+    const v = w[k]
+    if (!Number.isSafeInteger(v) || v < 0) throw config(`weight ${k} must be a non-negative whole number`)
+    weights[k] = BigInt(v)
+  }
+  return weights
+}
+
+/** The weights of each epoch asked for, computed once per epoch. */
+function weightsByEpoch (p: RewardParams): (epoch: number) => Record<keyof RewardWeights, bigint> {
+  const fixed = resolve(p).weights
+  if (p.weightsFor == null) return () => fixed
+  const seen = new Map<number, Record<keyof RewardWeights, bigint>>()
+  return epoch => {
+    let w = seen.get(epoch)
+    if (w == null) { w = bigintWeights(p.weightsFor!(epoch)); seen.set(epoch, w) }
+    return w
+  }
+}
+
 function resolve (p: RewardParams): Resolved {
   const emission = p.emissionSeconds ?? EMISSION_SECONDS
   if (!Number.isSafeInteger(p.genesisMs) || p.genesisMs < 0) throw config('genesisMs must be a whole number of milliseconds')
@@ -80,13 +107,7 @@ function resolve (p: RewardParams): Resolved {
   if (!Number.isSafeInteger(p.epochSeconds) || p.epochSeconds <= 0 || p.epochSeconds > emission) throw config(`epochSeconds must be a whole number from 1 to ${emission}`)
   const total = (p.tokensPerNode ?? MAX_TOKENS_PER_NODE) * MICRO_PER_TOKEN
   if (total < 0n) throw config('tokensPerNode must not be negative')
-  const w = p.weights ?? DEFAULT_WEIGHTS
-  const weights = {} as Record<keyof RewardWeights, bigint>
-  for (const k of Object.keys(DEFAULT_WEIGHTS) as Array<keyof RewardWeights>) {
-    const v = w[k]
-    if (!Number.isSafeInteger(v) || v < 0) throw config(`weight ${k} must be a non-negative whole number`)
-    weights[k] = BigInt(v)
-  }
+  const weights = bigintWeights(p.weights ?? DEFAULT_WEIGHTS)
   const windowMs = (name: string, v: number | undefined): number => {
     const s = v ?? DEFAULT_SCORE_WINDOW_SECONDS
     if (!Number.isSafeInteger(s) || s < 1 || s > EMISSION_SECONDS) throw config(`${name} must be a whole number from 1 to ${EMISSION_SECONDS}`)
@@ -155,7 +176,7 @@ export interface EpochPoints {
  * count once; two different receipts with one id count for neither.
  */
 export function tallyReceipts (p: RewardParams, receipts: Iterable<unknown>): Map<number, EpochPoints> {
-  const r = resolve(p)
+  const weightsOf = weightsByEpoch(p)
   const byId = new Map<string, { text: string, receipt: SignedReceipt } | null>()
   let rejected = 0
   for (const value of receipts) {
@@ -184,9 +205,10 @@ export function tallyReceipts (p: RewardParams, receipts: Iterable<unknown>): Ma
     if (e < 0) continue
     const t = epoch(e)
     t.counted++
+    const w = weightsOf(e)
     const n = b.kind === 'inference'
-      ? BigInt(b.promptTokens) * r.weights.promptToken + BigInt(b.completionTokens) * r.weights.completionToken
-      : b.kind === 'fl-round' ? BigInt(b.samples) * r.weights.flSample : BigInt(b.queries) * r.weights.statsQuery
+      ? BigInt(b.promptTokens) * w.promptToken + BigInt(b.completionTokens) * w.completionToken
+      : b.kind === 'fl-round' ? BigInt(b.samples) * w.flSample : BigInt(b.queries) * w.statsQuery
     if (n > 0n) t.points.set(b.provider, (t.points.get(b.provider) ?? 0n) + n)
   }
   // Refusals belong to no epoch; report them with every epoch tallied.
@@ -198,12 +220,12 @@ export function tallyReceipts (p: RewardParams, receipts: Iterable<unknown>): Ma
 export function pointsFromReceipts (p: RewardParams, epoch: number, receipts: Iterable<unknown>, uptime: ReadonlyMap<string, number> = new Map()): EpochPoints {
   const all = tallyReceipts(p, receipts)
   const t = all.get(epoch) ?? { points: new Map<string, bigint>(), counted: 0, rejected: [...all.values()][0]?.rejected ?? 0 }
-  return addUptime(p, t, uptime)
+  return addUptime(p, epoch, t, uptime)
 }
 
-/** Adds uptime points (median peer score × the uptime weight) to an epoch's points. */
-export function addUptime (p: RewardParams, t: EpochPoints, uptime: ReadonlyMap<string, number>): EpochPoints {
-  const w = resolve(p).weights.uptime
+/** Adds uptime points (median peer score × the epoch's uptime weight) to an epoch's points. */
+export function addUptime (p: RewardParams, epoch: number, t: EpochPoints, uptime: ReadonlyMap<string, number>): EpochPoints {
+  const w = weightsByEpoch(p)(epoch).uptime
   const points = new Map(t.points)
   for (const [peer, score] of uptime) {
     if (Number.isSafeInteger(score) && score > 0) points.set(peer, (points.get(peer) ?? 0n) + BigInt(score) * w)

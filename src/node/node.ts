@@ -178,7 +178,14 @@ export class PlexusNode {
       throw new PlexusError('PLX_ERR_CONFIG_INVALID', [`inference.defaultModel '${defaultModel}' is not a registered model`])
     }
     this.#startedAt = new Date()
-    this.#books = new Books({ dir: this.paths.root, identity: this.identity, logger: forComponent(this.logger, 'ledger'), config: () => this.config.ledger })
+    this.#books = new Books({
+      dir: this.paths.root,
+      identity: this.identity,
+      logger: forComponent(this.logger, 'ledger'),
+      config: () => this.config.ledger,
+      // Votes change the weights from their apply time on, not for epochs already begun.
+      weightsAt: t => this.#governance?.weightsAt(t) ?? this.config.ledger.weights
+    })
     if (this.config.network.enabled) {
       this.#network = await PlexusNetwork.start({
         signer: this.identity,

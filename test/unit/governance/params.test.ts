@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConfigSchema } from '../../../src/node/config.js'
-import { applyChange, checkChange, isRuleChange, PARAMS } from '../../../src/governance/params.js'
+import { applyChange, checkChange, isRuleChange, PARAMS, settingAt } from '../../../src/governance/params.js'
 
 const PEER = '12D3KooWGRUVh6nbVrHqsjJjXhUJzJ6xGLfhxUjdpWRbYYGdVDYs'
 const noHooks = { deny: () => {}, allow: () => {} }
@@ -59,5 +59,18 @@ describe('governable parameters', () => {
     applyChange(config, checkChange({ type: 'member', action: 'admit', peer: PEER }), hooks)
     assert.deepEqual(config.network.denyPeers, [])
     assert.deepEqual(allowed, [PEER])
+  })
+
+  it('a setting applied over time: its value then, from the changes applied and its value now', () => {
+    const settings = [
+      { param: 'ledger.weights.uptime', fromMs: 2000, before: 3, after: 5 },
+      { param: 'ledger.weights.uptime', fromMs: 1000, before: 1, after: 3 },
+      { param: 'stats.disclosure.tab', fromMs: 500, before: 3, after: 7 }
+    ]
+    assert.equal(settingAt(settings, 'ledger.weights.uptime', 5, 999), 1)
+    assert.equal(settingAt(settings, 'ledger.weights.uptime', 5, 1000), 3)
+    assert.equal(settingAt(settings, 'ledger.weights.uptime', 5, 1999), 3)
+    assert.equal(settingAt(settings, 'ledger.weights.uptime', 5, 2000), 5)
+    assert.equal(settingAt(settings, 'ledger.weights.flSample', 9, 0), 9, 'never changed: its value now')
   })
 })

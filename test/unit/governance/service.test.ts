@@ -71,6 +71,39 @@ describe('governance service (one node, no network)', () => {
     await again.books.stop()
   })
 
+  it('a reward weight changed by a vote is in force from its apply time on, also after a restart', async () => {
+    // Prepare
+    const me = makePeer()
+    const config = ConfigSchema.parse(fast)
+    const old = config.ledger.weights.completionToken
+    const { books, gov, dir } = open(me, config)
+    await gov.start()
+    const p = await gov.propose({ title: 'Pay completions more', change: { type: 'set', param: 'ledger.weights.completionToken', value: old + 4 } })
+    await gov.vote(p.id, 'yes')
+
+    // Execute
+    await gov.tick(Date.parse(p.end) + 2000)
+    await gov.tick(Date.parse(p.applyAt))
+
+    // Assert: the running value changed; before the apply time the old one is in force.
+    const applyAt = Date.parse(p.applyAt)
+    assert.equal(config.ledger.weights.completionToken, old + 4)
+    assert.equal(gov.weightsAt(applyAt - 1).completionToken, old)
+    assert.equal(gov.weightsAt(applyAt).completionToken, old + 4)
+    assert.deepEqual(gov.weightsAt(0), { ...config.ledger.weights, completionToken: old })
+    await gov.stop()
+    await books.stop()
+
+    // After a restart, from the log.
+    const fresh = ConfigSchema.parse(fast)
+    const again = open(me, fresh, undefined, dir)
+    await again.gov.start()
+    assert.equal(again.gov.weightsAt(applyAt - 1).completionToken, old)
+    assert.equal(again.gov.weightsAt(applyAt).completionToken, old + 4)
+    await again.gov.stop()
+    await again.books.stop()
+  })
+
   it('token mode weighs by the balances at the proposal\'s start, not later ones', async () => {
     const me = makePeer()
     const whale = makePeer()

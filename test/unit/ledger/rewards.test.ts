@@ -132,6 +132,31 @@ describe('rewards', () => {
     assert.equal(epochOf(p, epochBounds(p, 5).start - 1), 4)
   })
 
+  it('pays each epoch at its own weights when they changed over time', () => {
+    // Prepare: one inference receipt (10 + 100 tokens) in each of epochs 0 and 1; the completion
+    // weight doubles, and uptime weight triples, from epoch 1 on.
+    const base: RewardParams = { genesisMs: 1_700_000_000_000, epochSeconds: WEEK }
+    const weights = { promptToken: 1, completionToken: 3, flSample: 1, statsQuery: 5, uptime: 1 }
+    const p: RewardParams = { ...base, weights, weightsFor: e => e >= 1 ? { ...weights, completionToken: 6, uptime: 3 } : weights }
+    const [provider, requester] = [makePeer(), makePeer()]
+    const receipts = [0, 1].map(e => {
+      const at = epochBounds(base, e).start + 60_000
+      return makeReceipt(provider!, requester!, 'inference', { startedAt: at - 1000, endedAt: at, promptTokens: 10, completionTokens: 100 })
+    })
+
+    // Execute
+    const tally = tallyReceipts(p, receipts)
+    const uptime = new Map([[provider!.peerId, 500]])
+
+    // Assert
+    assert.equal(tally.get(0)!.points.get(provider!.peerId), 10n + 300n)
+    assert.equal(tally.get(1)!.points.get(provider!.peerId), 10n + 600n)
+    assert.equal(pointsFromReceipts(p, 0, receipts, uptime).points.get(provider!.peerId), 310n + 500n)
+    assert.equal(pointsFromReceipts(p, 1, receipts, uptime).points.get(provider!.peerId), 610n + 1500n)
+    // Without a schedule, every epoch at `weights`.
+    assert.equal(tallyReceipts({ ...base, weights }, receipts).get(1)!.points.get(provider!.peerId), 310n)
+  })
+
   it('two receipts with one id count for neither', () => {
     const p: RewardParams = { genesisMs: 0, epochSeconds: 10, emissionSeconds: 3600 }
     const [a, b] = [makePeer(), makePeer()]

@@ -154,7 +154,7 @@ describe('uptime scores by commit-then-reveal', () => {
 
   it('medians become uptime points and the rows\' uptime column; settlement waits for both windows', () => {
     const t = tallyScores(P, [commit(alice, { [s]: 800, [bob.peerId]: 50 }), reveal(alice, { [s]: 800, [bob.peerId]: 50 })]).get(0)!
-    const points = addUptime({ ...P, weights: { promptToken: 1, completionToken: 1, flSample: 1, statsQuery: 1, uptime: 10 } }, { points: new Map([[carol.peerId, 5n]]), counted: 1, rejected: 0 }, t.uptime).points
+    const points = addUptime({ ...P, weights: { promptToken: 1, completionToken: 1, flSample: 1, statsQuery: 1, uptime: 10 } }, 0, { points: new Map([[carol.peerId, 5n]]), counted: 1, rejected: 0 }, t.uptime).points
     assert.equal(points.get(s), 8000n)
     assert.equal(points.get(bob.peerId), 500n)
     const table = settleEpoch(P, 0, points, t.uptime)
