@@ -194,7 +194,8 @@ export class PlexusNode {
         logger: forComponent(this.logger, 'p2p'),
         version: PACKAGE_VERSION,
         parallel: this.config.inference.parallel,
-        receipts: this.#books
+        receipts: this.#books,
+        peersFile: join(this.paths.root, 'peers.json')
       }, this.config.network)
     }
     await this.#books.start(this.#network)

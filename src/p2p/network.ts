@@ -8,7 +8,9 @@ import type { InferenceEngine } from '../inference/engine.js'
 import type { Signer } from '../crypto/signing.js'
 import { AdvertService, type AdvertContent, type AdvertStats } from './adverts.js'
 import { createHost, type PlexusLibp2p } from './host.js'
-import { PeerTable, type PeerEntry } from './peer-table.js'
+import { z } from 'zod'
+import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
+import { MAX_SAVED_PEERS, PeerTable, REPUTATION_MAX, REPUTATION_MIN, type PeerEntry } from './peer-table.js'
 import type { ReceiptKeeper } from '../ledger/inference.js'
 import { InferServer, INFER_PROTOCOL, newInferStats, requestInference, type InferJob, type InferOutcome, type InferStats, type RequestOptions } from './infer-protocol.js'
 import type { NetworkConfig } from './config.js'
@@ -25,7 +27,15 @@ export interface NetworkComponents {
   parallel: number
   /** The node's books: receipts of community jobs, both ways. */
   receipts?: ReceiptKeeper
+  /** Where peers' request outcomes (their reputation) are kept across restarts; absent: in memory only. */
+  peersFile?: string
 }
+
+const SavedPeersSchema = z.record(z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/), z.strictObject({
+  served: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  failed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  outcomes: z.number().int().min(REPUTATION_MIN).max(REPUTATION_MAX)
+})).refine(v => Object.keys(v).length <= MAX_SAVED_PEERS, `at most ${MAX_SAVED_PEERS} peers`)
 
 export interface PeerSummary {
   peerId: string
@@ -95,6 +105,8 @@ export class PlexusNetwork {
   readonly #idle = new Map<string, Promise<{ stream: Stream, openedAt: number } | null>>()
   readonly #denied: Set<string>
   #stopping = false
+  readonly #peersFile: string | undefined
+  #savedChanges = 0
 
   private constructor (libp2p: PlexusLibp2p, components: NetworkComponents, config: NetworkConfig, denied: Set<string>) {
     this.#denied = denied
@@ -102,6 +114,8 @@ export class PlexusNetwork {
     this.#config = config
     this.#receipts = components.receipts
     this.#log = components.logger
+    this.#peersFile = components.peersFile
+    this.#restorePeers()
     this.#server = new InferServer(
       { engine: components.engine, logger: components.logger, stats: this.inferStats, receipts: components.receipts, allowedModels: () => config.community.models },
       { networkId: config.networkId, ...config.community }
@@ -123,7 +137,7 @@ export class PlexusNetwork {
     })
     network.#adverts.start()
     libp2p.addEventListener('peer:identify', evt => { void network.#ping(evt.detail.peerId.toString()) })
-    network.#pinger = setInterval(() => { network.#pingAll() }, PING_EVERY_MS)
+    network.#pinger = setInterval(() => { network.#pingAll(); network.#savePeers() }, PING_EVERY_MS)
     network.#pinger.unref()
     components.logger.info({ peerId: libp2p.peerId.toString(), multiaddrs: network.multiaddrs(), networkId: config.networkId }, 'p2p host started')
     return network
@@ -309,9 +323,32 @@ export class PlexusNetwork {
     for (const held of this.#idle.values()) void held.then(r => r?.stream.abort(new Error('stopping')))
     this.#idle.clear()
     if (this.#pinger != null) clearInterval(this.#pinger)
+    this.#savePeers()
     this.#adverts.stop()
     this.#server.stop()
     await this.libp2p.stop()
+  }
+
+  /** Takes back the peers' outcomes a last run saved (an unreadable file is ignored with a warning, and replaced at the next save). */
+  #restorePeers (): void {
+    if (this.#peersFile == null) return
+    try {
+      this.table.restore(readJsonFile(this.#peersFile, SavedPeersSchema, {}))
+    } catch (err) {
+      this.#log.warn({ file: this.#peersFile, err: (err as Error).message }, 'saved peer reputations unreadable; starting without them')
+    }
+    this.#savedChanges = this.table.changes
+  }
+
+  /** Saves the peers' outcomes when they changed since the last save. */
+  #savePeers (): void {
+    if (this.#peersFile == null || this.table.changes === this.#savedChanges) return
+    try {
+      writeJsonAtomic(this.#peersFile, this.table.snapshot())
+      this.#savedChanges = this.table.changes
+    } catch (err) {
+      this.#log.warn({ file: this.#peersFile, err: (err as Error).message }, 'peer reputations not saved')
+    }
   }
 }
 

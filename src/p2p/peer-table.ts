@@ -27,15 +27,39 @@ export const REPUTATION_MIN = -20
 export const REPUTATION_MAX = 20
 const LATENCY_WEIGHT = 0.3
 
-interface PeerStats { latencyMs: number | null, reputation: number, served: number, failed: number, checksMatched: number, mismatches: number, excluded: string | null }
+/** Peers whose outcomes are kept across restarts (the busiest ones). */
+export const MAX_SAVED_PEERS = 1000
+
+interface PeerStats {
+  latencyMs: number | null
+  reputation: number
+  served: number
+  failed: number
+  checksMatched: number
+  mismatches: number
+  excluded: string | null
+  /** The part of `reputation` earned by outcomes (spot checks are replayed from the ledger, not saved). */
+  outcomes: number
+}
+
+/** What of a peer's record survives a restart: its outcomes and the reputation they earned. */
+export interface SavedPeerStats {
+  served: number
+  failed: number
+  outcomes: number
+}
+
+const clamp = (v: number): number => Math.max(REPUTATION_MIN, Math.min(REPUTATION_MAX, v))
 
 /**
  * The peers that advertised capabilities, with expiry, latency and reputation. Statistics outlive
- * adverts, so a peer that drops out and comes back keeps its reputation for this run.
+ * adverts, so a peer that drops out and comes back keeps its reputation; the outcome part of it is
+ * saved by the network (`snapshot`/`restore`), so it outlives a restart too.
  */
 export class PeerTable {
   readonly #adverts = new Map<string, { advert: AdvertPayload, receivedAt: number, expiresAt: number }>()
   readonly #stats = new Map<string, PeerStats>()
+  #changes = 0
   readonly #now: () => number
 
   constructor (options: { now?: () => number } = {}) {
@@ -63,7 +87,7 @@ export class PeerTable {
   #statsOf (peerId: string): PeerStats {
     let s = this.#stats.get(peerId)
     if (s == null) {
-      s = { latencyMs: null, reputation: 0, served: 0, failed: 0, checksMatched: 0, mismatches: 0, excluded: null }
+      s = { latencyMs: null, reputation: 0, served: 0, failed: 0, checksMatched: 0, mismatches: 0, excluded: null, outcomes: 0 }
       this.#stats.set(peerId, s)
     }
     return s
@@ -79,7 +103,31 @@ export class PeerTable {
     const s = this.#statsOf(peerId)
     if (ok) s.served++
     else s.failed++
-    s.reputation = Math.max(REPUTATION_MIN, Math.min(REPUTATION_MAX, s.reputation + (ok ? 1 : -3)))
+    s.reputation = clamp(s.reputation + (ok ? 1 : -3))
+    s.outcomes = clamp(s.outcomes + (ok ? 1 : -3))
+    this.#changes++
+  }
+
+  /** Counts changes worth saving (outcomes), so a saver can tell whether anything is new. */
+  get changes (): number { return this.#changes }
+
+  /** The outcomes of the busiest MAX_SAVED_PEERS peers, to save. */
+  snapshot (): Record<string, SavedPeerStats> {
+    const busy = [...this.#stats].filter(([, s]) => s.served + s.failed > 0)
+      .sort(([a, x], [b, y]) => (y.served + y.failed) - (x.served + x.failed) || (a < b ? -1 : 1))
+      .slice(0, MAX_SAVED_PEERS)
+    return Object.fromEntries(busy.map(([id, s]) => [id, { served: s.served, failed: s.failed, outcomes: s.outcomes }]))
+  }
+
+  /** Takes back saved outcomes (added to what this table holds). */
+  restore (saved: Record<string, SavedPeerStats>): void {
+    for (const [id, v] of Object.entries(saved)) {
+      const s = this.#statsOf(id)
+      s.served += v.served
+      s.failed += v.failed
+      s.outcomes = clamp(s.outcomes + v.outcomes)
+      s.reputation = clamp(s.reputation + v.outcomes)
+    }
   }
 
   /**
@@ -90,7 +138,7 @@ export class PeerTable {
     const s = this.#statsOf(peerId)
     if (match) { s.checksMatched++; return }
     s.mismatches++
-    s.reputation = Math.max(REPUTATION_MIN, s.reputation - MISMATCH_PENALTY)
+    s.reputation = clamp(s.reputation - MISMATCH_PENALTY)
     if (s.mismatches >= maxMismatches && s.excluded == null) {
       s.excluded = `${s.mismatches} spot-check mismatch${s.mismatches === 1 ? '' : 'es'}: outputs differ from a re-run on another peer${evidence !== '' ? ` (last: ${evidence})` : ''}`
     }
@@ -104,7 +152,8 @@ export class PeerTable {
   get (peerId: string): PeerEntry | null {
     const held = this.#adverts.get(peerId)
     if (held == null || held.expiresAt <= this.#now()) return null
-    return { peerId, ...held, ...this.#statsOf(peerId) }
+    const { outcomes: _outcomes, ...stats } = this.#statsOf(peerId)
+    return { peerId, ...held, ...stats }
   }
 
   /** Live entries (expired adverts are dropped on the way). */

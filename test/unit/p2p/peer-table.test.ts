@@ -48,6 +48,30 @@ describe('peer table', () => {
     assert.equal(t.get('p')?.served, 100)
   })
 
+  it('saves outcomes, not spot checks: a restored table replays checks on top of them', () => {
+    // Prepare: outcomes and a spot-check mismatch on one table.
+    const first = new PeerTable()
+    for (let i = 0; i < 4; i++) first.recordOutcome('p', true)
+    first.recordOutcome('p', false)
+    first.recordCheck('p', false, 3)
+    first.recordOutcome('q', true)
+    const changes = first.changes
+
+    // Execute: a new table (a restart) takes the snapshot back, and the mismatch is replayed (as the spot checker does from the ledger).
+    const saved = first.snapshot()
+    const second = new PeerTable()
+    second.restore(JSON.parse(JSON.stringify(saved)) as typeof saved)
+    second.recordCheck('p', false, 3)
+    second.upsert(advert('p', 1))
+
+    // Assert
+    assert.deepEqual(saved, { p: { served: 4, failed: 1, outcomes: 1 }, q: { served: 1, failed: 0, outcomes: 1 } })
+    assert.ok(changes >= 6)
+    const p = second.get('p')!
+    assert.deepEqual([p.served, p.failed, p.mismatches, p.reputation], [4, 1, 1, first.snapshot().p!.outcomes - 5])
+    assert.equal('outcomes' in p, false, 'the saved part is not part of an entry')
+  })
+
   it('scores peers: idle, fast, close and reliable first; shunned peers last', () => {
     const t = new PeerTable({ now: () => 0 })
     t.upsert(advert('idle', 1))
