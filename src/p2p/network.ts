@@ -8,9 +8,8 @@ import type { InferenceEngine } from '../inference/engine.js'
 import type { Signer } from '../crypto/signing.js'
 import { AdvertService, type AdvertContent, type AdvertStats } from './adverts.js'
 import { createHost, type PlexusLibp2p } from './host.js'
-import { z } from 'zod'
 import { readJsonFile, writeJsonAtomic } from '../node/json-file.js'
-import { MAX_SAVED_PEERS, PeerTable, REPUTATION_MAX, REPUTATION_MIN, type PeerEntry } from './peer-table.js'
+import { PeerTable, SavedPeersSchema, type PeerEntry } from './peer-table.js'
 import type { ReceiptKeeper } from '../ledger/inference.js'
 import { InferServer, INFER_PROTOCOL, newInferStats, requestInference, type InferJob, type InferOutcome, type InferStats, type RequestOptions } from './infer-protocol.js'
 import type { NetworkConfig } from './config.js'
@@ -31,11 +30,6 @@ export interface NetworkComponents {
   peersFile?: string
 }
 
-const SavedPeersSchema = z.record(z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/), z.strictObject({
-  served: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  failed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  outcomes: z.number().int().min(REPUTATION_MIN).max(REPUTATION_MAX)
-})).refine(v => Object.keys(v).length <= MAX_SAVED_PEERS, `at most ${MAX_SAVED_PEERS} peers`)
 
 export interface PeerSummary {
   peerId: string

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { AdvertPayload } from './adverts.js'
 
 /** What this node knows about one peer of its network. */
@@ -30,24 +31,19 @@ const LATENCY_WEIGHT = 0.3
 /** Peers whose outcomes are kept across restarts (the busiest ones). */
 export const MAX_SAVED_PEERS = 1000
 
-interface PeerStats {
-  latencyMs: number | null
-  reputation: number
-  served: number
-  failed: number
-  checksMatched: number
-  mismatches: number
-  excluded: string | null
-  /** The part of `reputation` earned by outcomes (spot checks are replayed from the ledger, not saved). */
+/** What the table keeps per peer: an entry's statistics, and the part of its reputation earned by outcomes. */
+type PeerStats = Omit<PeerEntry, 'peerId' | 'advert' | 'receivedAt' | 'expiresAt'> & {
+  /** Spot checks are replayed from the ledger at start, so only this part is saved. */
   outcomes: number
 }
 
-/** What of a peer's record survives a restart: its outcomes and the reputation they earned. */
-export interface SavedPeerStats {
-  served: number
-  failed: number
-  outcomes: number
-}
+/** What of a peer's record survives a restart: its outcomes and the reputation they earned (validated when read back). */
+export const SavedPeersSchema = z.record(z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/), z.strictObject({
+  served: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  failed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  outcomes: z.number().int().min(REPUTATION_MIN).max(REPUTATION_MAX)
+})).refine(v => Object.keys(v).length <= MAX_SAVED_PEERS, `at most ${MAX_SAVED_PEERS} peers`)
+export type SavedPeerStats = z.output<typeof SavedPeersSchema>[string]
 
 const clamp = (v: number): number => Math.max(REPUTATION_MIN, Math.min(REPUTATION_MAX, v))
 
