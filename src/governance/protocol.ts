@@ -23,14 +23,23 @@ export const MAX_GOV_GOSSIP_BYTES = MAX_RECORD_BYTES + 1024
 /** A sync answer: at most MAX_SYNC_RECORDS records. */
 export const MAX_SYNC_RECORDS = 2000
 export const MAX_SYNC_FRAME_BYTES = 8 * 1024 * 1024
-const MAX_REQUEST_BYTES = 256
+/** A catch-up request lists at most MAX_SYNC_RECORDS proposals the asker holds (~100 bytes each). */
+const MAX_REQUEST_BYTES = 256 * 1024
 const REQUEST_TIMEOUT_MS = 10_000
 
 export function govTopic (networkId: string): string {
   return `/plexus/${networkId}/gov/1.0.0`
 }
 
-const SyncRequestSchema = z.strictObject({ type: z.literal('sync') })
+/**
+ * What the asker already holds, per proposal id: a digest of the votes it has for it
+ * (`votesDigest`). The answer leaves out the proposals whose digest matches; without `have` (an
+ * older peer) it holds everything recent.
+ */
+export const HaveSchema = z.record(z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/), z.string().regex(/^[0-9a-f]{16}$/))
+  .refine(h => Object.keys(h).length <= MAX_SYNC_RECORDS, `at most ${MAX_SYNC_RECORDS} proposals`)
+export type Have = z.output<typeof HaveSchema>
+const SyncRequestSchema = z.strictObject({ type: z.literal('sync'), have: HaveSchema.optional() })
 
 /** Parses and verifies one governance record from gossip bytes; a string says why not. */
 export function parseGossip (data: Uint8Array): SignedRecord | 'too-large' | 'malformed' | 'invalid' | 'wrong-kind' {
@@ -55,8 +64,10 @@ export interface GovNetComponents {
   logger: Logger
   /** A record from gossip or a sync answer (already signature-checked); catch-up waits for each. */
   onRecord: (record: SignedRecord, from: string) => Promise<void>
-  /** The records a peer that asks to catch up gets (proposals first, then votes). */
-  records: () => SignedRecord[]
+  /** The records a peer that asks to catch up gets (proposals first, then votes), less what it says it has. */
+  records: (have: Have | null) => SignedRecord[]
+  /** What this node holds, to send with its own catch-up requests. */
+  have: () => Have
 }
 
 export interface GovNetStats {
@@ -130,12 +141,12 @@ export class GovNet {
     const timer = setTimeout(() => stream.abort(new Error('request timed out')), REQUEST_TIMEOUT_MS)
     try {
       const first = await readFrames(stream, MAX_REQUEST_BYTES).next()
-      const ok = first.done !== true && SyncRequestSchema.safeParse(first.value).success
-      if (ok) this.stats.served++
+      const request = first.done !== true ? SyncRequestSchema.safeParse(first.value) : null
+      if (request?.success === true) this.stats.served++
       else this.stats.refused++
-      const response = ok
-        ? { type: 'records', records: this.#c.records() }
-        : { type: 'error', code: 'PLX_ERR_GOV_PROTOCOL', message: 'expected {"type":"sync"}' }
+      const response = request?.success === true
+        ? { type: 'records', records: this.#c.records(request.data.have ?? null) }
+        : { type: 'error', code: 'PLX_ERR_GOV_PROTOCOL', message: 'expected {"type":"sync","have"?:{proposal id: votes digest}}' }
       await sendFrame(stream, response, MAX_SYNC_FRAME_BYTES)
       await stream.close({ signal: AbortSignal.timeout(2_000) }).catch(() => stream.abort(new Error('close timed out')))
     } catch (err) {
@@ -157,7 +168,7 @@ export class GovNet {
       throw new PlexusError('PLX_ERR_GOV_PROTOCOL', [`cannot reach ${peer}: ${(err as Error).message}`], { cause: err })
     }
     try {
-      await sendFrame(stream, { type: 'sync' }, MAX_REQUEST_BYTES, s)
+      await sendFrame(stream, { type: 'sync', have: this.#c.have() }, MAX_REQUEST_BYTES, s)
       const first = await readFrames(stream, MAX_SYNC_FRAME_BYTES).next()
       await stream.close().catch(() => {})
       const r = z.strictObject({ type: z.literal('records'), records: z.array(z.unknown()).max(MAX_SYNC_RECORDS) }).safeParse(first.value)

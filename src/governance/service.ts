@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -18,7 +19,12 @@ import type { PlexusConfig } from '../node/config.js'
 import { applyChange, checkChange, isRuleChange, PARAMS, settingAt, type AppliedSetting, type ApplyHooks, type Change } from './params.js'
 import { contentId, MAX_ELECTORATE, proposalOf, ProposalSpecSchema, voteOf, type Choice, type Proposal, type ProposalData, type Vote, type Voter } from './proposals.js'
 import { tally, type Tally } from './tally.js'
-import { GovNet, MAX_SYNC_FRAME_BYTES, MAX_SYNC_RECORDS } from './protocol.js'
+import { GovNet, MAX_SYNC_FRAME_BYTES, MAX_SYNC_RECORDS, type Have } from './protocol.js'
+
+/** 16 hex characters of SHA-256 over a proposal's vote ids, sorted: equal when two nodes hold the same votes. */
+function votesDigest (votes: readonly Vote[]): string {
+  return createHash('sha256').update(votes.map(v => v.record.record.id).sort().join('\n')).digest('hex').slice(0, 16)
+}
 
 /** A vote is tallied this long after its end, so votes cast at the last moment can arrive. */
 export const TALLY_GRACE_MS = 1000
@@ -102,7 +108,7 @@ export class GovernanceService {
     this.#load()
     const n = this.#c.network
     if (n != null) {
-      this.#net = new GovNet({ libp2p: n.libp2p, logger: this.#c.logger, onRecord: async (r, from) => { this.#count(await this.receive(r), from) }, records: () => this.#shareable() }, n.networkId)
+      this.#net = new GovNet({ libp2p: n.libp2p, logger: this.#c.logger, onRecord: async (r, from) => { this.#count(await this.receive(r), from) }, records: have => this.shareable(have), have: () => this.have() }, n.networkId)
       await this.#net.start()
       this.#offPeer = n.onPeer(peer => { void this.syncWith(peer) })
       this.#syncTimer = setInterval(() => { void this.syncAll() }, this.#c.config.governance.syncIntervalSeconds * 1000)
@@ -159,14 +165,18 @@ export class GovernanceService {
     this.#votes.set(v.data.proposal, list)
   }
 
-  /** Proposals (oldest first) then their votes: what a peer catching up receives. */
-  #shareable (): SignedRecord[] {
-    // The newest proposals with their votes, as many as fit in one answer.
+  /**
+   * What a peer catching up receives: the newest proposals it does not hold with the same votes
+   * (by `have`; null: it says nothing, so all of them), as many as fit in one answer, oldest first,
+   * then their votes.
+   */
+  shareable (have: Have | null): SignedRecord[] {
     const ps: Proposal[] = []
     let bytes = 0
     let count = 0
     for (const p of [...this.#proposals.values()].sort((a, b) => b.start - a.start)) {
       const votes = this.#votes.get(p.id) ?? []
+      if (have?.[p.id] === votesDigest(votes)) continue
       bytes += JSON.stringify(p.record).length + votes.reduce((n, v) => n + JSON.stringify(v.record).length, 0)
       count += 1 + votes.length
       if (bytes > MAX_SYNC_FRAME_BYTES * 0.9 || count > MAX_SYNC_RECORDS) break
@@ -174,6 +184,12 @@ export class GovernanceService {
     }
     ps.reverse()
     return [...ps.map(p => p.record), ...ps.flatMap(p => (this.#votes.get(p.id) ?? []).map(v => v.record))]
+  }
+
+  /** The newest proposals this node holds (at most MAX_SYNC_RECORDS), each with a digest of its votes. */
+  have (): Have {
+    const newest = [...this.#proposals.values()].sort((a, b) => b.start - a.start).slice(0, MAX_SYNC_RECORDS)
+    return Object.fromEntries(newest.map(p => [p.id, votesDigest(this.#votes.get(p.id) ?? [])]))
   }
 
   // ------------------------------------------------------------------------------------------

@@ -104,6 +104,29 @@ describe('governance service (one node, no network)', () => {
     await again.books.stop()
   })
 
+  it('a peer catching up receives only the proposals it lacks, or holds with other votes', async () => {
+    // Prepare: two open proposals, one vote on the first.
+    const { books, gov } = open(makePeer(), ConfigSchema.parse({ governance: { votingPeriodSeconds: 600, timelockSeconds: 5 } }))
+    await gov.start()
+    const a = await gov.propose({ title: 'A', change: { type: 'set', param: 'stats.disclosure.tab', value: 5 } })
+    const b = await gov.propose({ title: 'B', change: { type: 'set', param: 'router.defaultPrivacy', value: 'community' } })
+    await gov.vote(a.id, 'yes')
+    const ids = (records: Array<{ record: { id: string, kind: string } }>): string[] => records.map(r => `${r.record.kind}:${r.record.kind === 'vote' ? 'v' : r.record.id}`)
+    const have = gov.have()
+
+    // Execute + Assert: nothing said, everything (proposals first); everything held, nothing.
+    const all = ids(gov.shareable(null))
+    assert.deepEqual(all.slice(0, 2).sort(), [`proposal:${a.id}`, `proposal:${b.id}`].sort())
+    assert.deepEqual(all.slice(2), ['vote:v'])
+    assert.deepEqual(Object.keys(have).sort(), [a.id, b.id].sort())
+    assert.deepEqual(gov.shareable(have), [])
+    // B held, A not: A and its vote. A held with other votes (another digest): A and its vote again.
+    assert.deepEqual(ids(gov.shareable({ [b.id]: have[b.id]! })), [`proposal:${a.id}`, 'vote:v'])
+    assert.deepEqual(ids(gov.shareable({ ...have, [a.id]: '0'.repeat(16) })), [`proposal:${a.id}`, 'vote:v'])
+    await gov.stop()
+    await books.stop()
+  })
+
   it('token mode weighs by the balances at the proposal\'s start, not later ones', async () => {
     const me = makePeer()
     const whale = makePeer()
