@@ -95,6 +95,34 @@ describe('OpenAI-compatible API with the openai client', () => {
     assert.equal(text, r.choices[0]!.text, 'greedy decoding is deterministic')
   })
 
+  it('answers several prompts in one completions request, one choice each, streamed and not', async () => {
+    // Prepare: what each prompt gives on its own.
+    const prompts = ['Once upon a time', 'The cat', 'Lily went to the park']
+    const alone = await Promise.all(prompts.map(async prompt => (await client.completions.create({ model: 'stories260K', prompt, max_tokens: 10, temperature: 0 })).choices[0]!.text))
+
+    // Execute
+    const r = await client.completions.create({ model: 'stories260K', prompt: prompts, max_tokens: 10, temperature: 0 })
+    const stream = await client.completions.create({ model: 'stories260K', prompt: prompts, max_tokens: 10, temperature: 0, stream: true, stream_options: { include_usage: true } })
+    const streamed = prompts.map(() => '')
+    let usage: OpenAI.CompletionUsage | undefined
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) streamed[c.index] += c.text
+      if (chunk.usage != null) usage = chunk.usage
+    }
+
+    // Assert: choice i is prompt i's completion, in either form; usage adds them up.
+    assert.deepEqual(r.choices.map(c => c.index), [0, 1, 2])
+    assert.deepEqual(r.choices.map(c => c.text), alone)
+    assert.deepEqual(streamed, alone)
+    assert.equal(r.usage?.completion_tokens, 30)
+    assert.equal(usage?.completion_tokens, 30)
+    assert.equal(usage?.total_tokens, r.usage?.total_tokens)
+    // Too many prompts is a clear 400.
+    const tooMany = await client.completions.create({ model: 'stories260K', prompt: Array.from({ length: 17 }, () => 'x') }).catch(e => e)
+    assert.ok(tooMany instanceof APIError)
+    assert.equal(tooMany.status, 400)
+  })
+
   it('stops at a stop sequence without returning it', async () => {
     const free = await client.completions.create({ model: 'stories260K', prompt: 'Once upon a time', max_tokens: 40, temperature: 0 })
     const text = free.choices[0]!.text
@@ -154,6 +182,10 @@ describe('OpenAI-compatible API with the openai client', () => {
     let streamed = ''
     for await (const chunk of await client.chat.completions.create({ ...request(1), stream: true })) streamed += chunk.choices[0]?.delta.content ?? ''
     assert.equal(streamed, (await client.chat.completions.create(request(1))).choices[0]!.message.content)
+    // On /v1/completions too (as llama.cpp's server accepts it; the openai client's types lack it).
+    const completion = await client.completions.create({ model: 'stories260K', prompt: 'Once upon a time', max_tokens: 120, temperature: 0.8, seed: 2, response_format: { type: 'json_schema', json_schema: { name: 'story', schema } } } as OpenAI.CompletionCreateParamsNonStreaming)
+    assert.equal(completion.choices[0]!.finish_reason, 'stop')
+    assert.deepEqual(Object.keys(JSON.parse(completion.choices[0]!.text) as object).sort(), ['count', 'happy', 'mood'])
     // Any JSON object: free text inside strings can outrun max_tokens on this model, so what is
     // checked is that the output is an object from its first character and, if it stopped, whole.
     const free = await client.chat.completions.create({ ...request(0), response_format: { type: 'json_object' }, max_tokens: 60, temperature: 0 })

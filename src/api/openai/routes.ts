@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
 import { pinPrivate } from '../../router/privacy.js'
-import type { Router, NetworkModel } from '../../router/router.js'
+import type { Router, NetworkModel, RoutedResult } from '../../router/router.js'
 import { callerId } from '../plexus/cabinets.js'
 import { disconnectSignal, generateWithMetrics, jsonWithHole, requestPrivacy, resolveModelName, streamSse } from '../generation.js'
 import {
@@ -161,49 +161,70 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     schema: { tags: ['openai'], summary: 'Create a text completion (SSE when stream is true)', body: CompletionRequestSchema, response: { 200: CompletionSchema, ...errors } }
   }, async (request, reply) => {
     const body = request.body
-    const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0] ?? ''
-    const req: GenerateRequest = {
-      model: router.resolveModel(body.model),
+    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt
+    const format = outputFormat(body.response_format)
+    const model = router.resolveModel(body.model)
+    const reqs: GenerateRequest[] = prompts.map(prompt => ({
+      model,
       prompt,
       // OpenAI's legacy completions default to 16 tokens.
       maxTokens: body.max_tokens ?? 16,
-      ...sampling(body)
-    }
+      ...sampling(body),
+      ...(format != null ? { format } : {})
+    }))
     const id = newId('cmpl')
     const created = Math.floor(Date.now() / 1000)
     const signal = disconnectSignal(reply)
-    const echo = body.echo === true ? prompt : ''
+    const echo = (i: number): string => body.echo === true ? prompts[i]! : ''
     const privacy = requestPrivacy(router, request.headers, body.plexus?.privacy)
+    // Several prompts run at once (each its own generation, on free slots or peers); the first
+    // failure stops the others.
+    const all = async (onText?: (i: number, text: string) => void): Promise<RoutedResult[]> => {
+      const stop = new AbortController()
+      const either = AbortSignal.any([signal, stop.signal])
+      try {
+        return await Promise.all(reqs.map(async (req, i) => await generateWithMetrics(router, metrics, req, { privacy, signal: either, ...(onText != null ? { onText: (text: string) => onText(i, text) } : {}) })))
+      } catch (err) {
+        stop.abort()
+        throw err
+      }
+    }
+    const usage = (rs: RoutedResult[]): ReturnType<typeof usageOf> => {
+      const u = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+      for (const r of rs) { const one = usageOf(r); u.prompt_tokens += one.prompt_tokens; u.completion_tokens += one.completion_tokens; u.total_tokens += one.total_tokens }
+      return u
+    }
+    const routes = (rs: RoutedResult[]): { route: RoutedResult['route'], routes?: Array<RoutedResult['route']> } => ({ route: rs[0]!.route, ...(rs.length > 1 ? { routes: rs.map(r => r.route) } : {}) })
 
     if (body.stream !== true) {
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
+      const rs = await all()
       return {
         id,
         object: 'text_completion' as const,
         created,
-        model: r.model,
+        model: rs[0]!.model,
         system_fingerprint: FINGERPRINT,
-        choices: [{ index: 0, text: echo + r.text, logprobs: null, finish_reason: r.finishReason }],
-        usage: usageOf(r),
-        plexus: { route: r.route }
+        choices: rs.map((r, i) => ({ index: i, text: echo(i) + r.text, logprobs: null, finish_reason: r.finishReason })),
+        usage: usage(rs),
+        plexus: routes(rs)
       }
     }
 
-    await router.validate(req, privacy)
-    const chunk = (text: string, finish: string | null): object => ({
-      id, object: 'text_completion', created, model: req.model, system_fingerprint: FINGERPRINT,
-      choices: [{ index: 0, text, logprobs: null, finish_reason: finish }]
+    for (const req of reqs) await router.validate(req, privacy)
+    const chunk = (index: number, text: string, finish: string | null): object => ({
+      id, object: 'text_completion', created, model, system_fingerprint: FINGERPRINT,
+      choices: [{ index, text, logprobs: null, finish_reason: finish }]
     })
     const includeUsage = body.stream_options?.include_usage === true
-    const textChunk = jsonWithHole(text => chunk(text, null))
+    const textChunks = prompts.map((_, i) => jsonWithHole(text => chunk(i, text, null)))
     await streamSse(reply, async (write, writeJson) => {
-      if (echo !== '') write(chunk(echo, null))
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => writeJson(textChunk(text)) })
-      write({ ...chunk('', r.finishReason), plexus: { route: r.route } })
+      prompts.forEach((_, i) => { if (echo(i) !== '') write(chunk(i, echo(i), null)) })
+      const rs = await all((i, text) => { writeJson(textChunks[i]!(text)) })
+      rs.forEach((r, i) => { write({ ...chunk(i, '', r.finishReason), plexus: { route: r.route } }) })
       if (includeUsage) {
         write({
-          id, object: 'text_completion', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],
-          usage: usageOf(r)
+          id, object: 'text_completion', created, model: rs[0]!.model, system_fingerprint: FINGERPRINT, choices: [],
+          usage: usage(rs)
         })
       }
     })

@@ -43,6 +43,23 @@ const Sampling = {
   plexus: PlexusExtension
 }
 
+/** Prompts one `/v1/completions` request may carry (each runs as its own generation). */
+export const MAX_PROMPTS = 16
+
+const ResponseFormat = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().min(1).max(64),
+      description: z.string().max(4096).optional(),
+      schema: JsonSchemaObject.optional(),
+      strict: z.boolean().nullable().optional()
+    })
+  })
+]).nullable().optional().describe('Structured output: any JSON object, or JSON matching a schema (runs on this node only).')
+
 export const ChatCompletionRequestSchema = z.object({
   model: z.string().min(1).max(256),
   messages: z.array(ChatMessageSchema).min(1).max(4096),
@@ -51,19 +68,7 @@ export const ChatCompletionRequestSchema = z.object({
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   logprobs: z.literal(false).nullable().optional().describe('Log probabilities are not supported.'),
-  response_format: z.discriminatedUnion('type', [
-    z.object({ type: z.literal('text') }),
-    z.object({ type: z.literal('json_object') }),
-    z.object({
-      type: z.literal('json_schema'),
-      json_schema: z.object({
-        name: z.string().min(1).max(64),
-        description: z.string().max(4096).optional(),
-        schema: JsonSchemaObject.optional(),
-        strict: z.boolean().nullable().optional()
-      })
-    })
-  ]).nullable().optional().describe('Structured output: any JSON object, or JSON matching a schema (runs on this node only).'),
+  response_format: ResponseFormat,
   tools: z.array(z.unknown()).max(0, 'Tool calling is not supported by this node').optional(),
   ...Sampling
 })
@@ -71,7 +76,7 @@ export type ChatCompletionRequest = z.output<typeof ChatCompletionRequestSchema>
 
 export const CompletionRequestSchema = z.object({
   model: z.string().min(1).max(256),
-  prompt: z.union([z.string(), z.array(z.string()).length(1, 'Only one prompt per request is supported')]),
+  prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_PROMPTS, `At most ${MAX_PROMPTS} prompts per request`)]),
   max_tokens: z.number().int().min(1).nullable().optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
@@ -79,6 +84,8 @@ export const CompletionRequestSchema = z.object({
   suffix: z.null().optional().describe('Insertion (suffix) is not supported.'),
   logprobs: z.null().optional().describe('Log probabilities are not supported.'),
   best_of: z.number().int().min(1).max(1).nullable().optional(),
+  /** Not in OpenAI's legacy API; accepted as llama.cpp's server does. */
+  response_format: ResponseFormat,
   ...Sampling
 })
 export type CompletionRequest = z.output<typeof CompletionRequestSchema>
@@ -98,8 +105,11 @@ export const EmbeddingRequestSchema = z.object({
 export type EmbeddingRequest = z.output<typeof EmbeddingRequestSchema>
 
 /** The plexus extension object of responses: where the generation ran. */
+const Route = z.object({ kind: z.enum(['local', 'peer', 'cloud']), peers: z.array(z.string()) })
 export const PlexusResponseExtension = z.object({
-  route: z.object({ kind: z.enum(['local', 'peer', 'cloud']), peers: z.array(z.string()) })
+  route: Route,
+  /** With several prompts: each choice's route, by index (`route` is the first's). */
+  routes: z.array(Route).optional()
 })
 
 export const Usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() })
