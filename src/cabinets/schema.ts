@@ -130,7 +130,8 @@ export function vectorTableSql (dims: number): string {
   return `CREATE VIRTUAL TABLE chunk_vectors USING vec0(embedding float[${dims}] distance_metric=cosine)`
 }
 
-const TokenizerSchema = z.object({ stemming: z.boolean(), removeDiacritics: z.boolean() })
+// cjkBigrams came later: a cabinet whose settings lack it was indexed without.
+const TokenizerSchema = z.object({ stemming: z.boolean(), removeDiacritics: z.boolean(), cjkBigrams: z.boolean().default(false) })
 
 /** The cabinet's tokenizer settings from meta. */
 export function readTokenizer (db: Database, label: string): TokenizerOptions {

@@ -4,7 +4,7 @@ import { join, resolve, sep } from 'node:path'
 import { PlexusError, describeError, isPlexusError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { InferenceEngine } from '../inference/engine.js'
-import { CabinetStore, cabinetPaths, type SearchHit, type SearchMode, type SearchFilters, type CabinetStats, type AuditEntry, type DocumentInfo } from './store.js'
+import { CabinetStore, cabinetPaths, type SearchHit, type SearchMode, type SearchFilters, type CabinetStats, type AuditEntry, type DocumentInfo, type TokenizerOptions } from './store.js'
 import { CABINET_FILE_SUFFIX, CABINET_NAME_RE, type ScryptParams } from './constants.js'
 import { parseFile, parseBytesInProcess, walkFiles, chunkSections, hashFile, isSupportedFile, isIngestError, type IngestErrorCode } from './ingest/index.js'
 import { createHash } from 'node:crypto'
@@ -203,6 +203,11 @@ export class CabinetService {
   async embeddingsIdle (name: string): Promise<void> {
     const open = this.#get(name)
     while (open.embedding != null) await open.embedding
+  }
+
+  /** Rebuilds an unlocked cabinet's full-text index with other tokenizer settings. */
+  reindex (name: string, changes: Partial<TokenizerOptions>): { chunks: number, tokenizer: TokenizerOptions } {
+    return this.#get(name).store.reindex(changes)
   }
 
   stats (name: string): CabinetStats {

@@ -132,7 +132,7 @@ export class CabinetStore {
   readonly name: string
   readonly dir: string
   #db: Db | null
-  readonly #tokenizer: TokenizerOptions
+  #tokenizer: TokenizerOptions
   #embedding: EmbeddingModelInfo | null
   readonly #options: CabinetStoreOptions
   readonly #now: () => number
@@ -295,6 +295,38 @@ export class CabinetStore {
   }
 
   /** Locks the cabinet: closes the database (checkpointing the WAL into the file), forgetting the key. Idempotent. */
+  /**
+   * Rebuilds the full-text index with other tokenizer settings (one transaction: all or nothing),
+   * and keeps them as the cabinet's. Searches use the new settings from then on. Returns the chunks
+   * re-indexed and the settings now in force.
+   */
+  reindex (changes: Partial<TokenizerOptions>): { chunks: number, tokenizer: TokenizerOptions } {
+    const tokenizer: TokenizerOptions = { ...this.#tokenizer, ...changes }
+    const done = this.#use(db => db.transaction(() => {
+      db.exec("INSERT INTO chunk_fts(chunk_fts) VALUES ('delete-all')")
+      const page = db.prepare('SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT 500')
+      const insert = db.prepare('INSERT INTO chunk_fts(rowid, terms) VALUES (?, ?)')
+      const setLength = db.prepare('UPDATE chunks SET term_count = ? WHERE id = ?')
+      let chunks = 0
+      let after = 0
+      for (;;) {
+        const rows = page.all(after) as Array<{ id: number, text: string }>
+        if (rows.length === 0) break
+        for (const row of rows) {
+          const terms = indexTerms(row.text, tokenizer)
+          insert.run(row.id, terms.join(' '))
+          setLength.run(terms.length, row.id)
+        }
+        chunks += rows.length
+        after = rows.at(-1)!.id
+      }
+      setMeta(db, META.tokenizer, JSON.stringify(tokenizer))
+      return chunks
+    }).immediate())
+    this.#tokenizer = tokenizer
+    return { chunks: done, tokenizer: { ...tokenizer } }
+  }
+
   close (): void {
     const db = this.#db
     this.#db = null

@@ -5,7 +5,7 @@ import { PlexusNode } from '../node/node.js'
 import { dataDirPaths } from '../node/data-dir.js'
 import { silentLogger } from '../logger.js'
 import type { CabinetSummary, IngestReport, IngestProgress, CabinetSearchResult, AskResult, IngestJob } from '../cabinets/service.js'
-import type { AuditEntry, DocumentInfo, SearchMode } from '../cabinets/store.js'
+import type { AuditEntry, DocumentInfo, SearchMode, TokenizerOptions } from '../cabinets/store.js'
 import { callNode, findNode, NodeApiError, type NodeTarget } from './client.js'
 
 export interface SearchOptions { topK?: number, mode?: SearchMode }
@@ -28,8 +28,12 @@ export interface CabinetBackend {
   ask: (name: string, question: string, options: AskOptions) => Promise<AskResult>
   audit: (name: string, limit: number) => Promise<AuditEntry[]>
   documents: (name: string) => Promise<DocumentInfo[]>
+  reindex: (name: string, changes: Partial<TokenizerOptions>) => Promise<Reindexed>
   close: () => Promise<void>
 }
+
+/** What a re-index did. */
+export interface Reindexed { chunks: number, tokenizer: TokenizerOptions }
 
 /** Asked for when a cabinet turns out to be locked. */
 export type PassphraseProvider = () => Promise<string>
@@ -110,6 +114,10 @@ class NodeBackend implements CabinetBackend {
     return await this.#unlocked(name, async () => (await this.#call<{ documents: DocumentInfo[] }>('GET', `/api/plexus/cabinets/${name}/documents?limit=10000`)).documents)
   }
 
+  async reindex (name: string, changes: Partial<TokenizerOptions>): Promise<Reindexed> {
+    return await this.#unlocked(name, async () => await this.#call<Reindexed>('POST', `/api/plexus/cabinets/${name}/reindex`, changes))
+  }
+
   async close (): Promise<void> {}
 }
 
@@ -158,6 +166,11 @@ class LocalBackend implements CabinetBackend {
   async documents (name: string): Promise<DocumentInfo[]> {
     await this.#open(name)
     return this.#svc.documents(name, { limit: 10_000 })
+  }
+
+  async reindex (name: string, changes: Partial<TokenizerOptions>): Promise<Reindexed> {
+    await this.#open(name)
+    return this.#svc.reindex(name, changes)
   }
 
   async close (): Promise<void> { await this.node.stop({ graceMs: 0 }) }

@@ -244,6 +244,8 @@ describe('cabinets on a running node', () => {
     assert.equal((await api(url, 'POST', '/api/plexus/cabinets/nothing/search', { query: 'x' })).status, 404)
     assert.equal((await api(url, 'POST', '/api/plexus/cabinets/notes/search', { query: '' })).status, 400)
     assert.equal((await api(url, 'POST', '/api/plexus/cabinets/notes/ingest', { paths: [join(root, 'missing')] })).status, 400)
+    assert.equal((await api(url, 'POST', '/api/plexus/cabinets/notes/reindex', { stemming: 'yes' })).status, 400)
+    assert.equal((await api(url, 'POST', '/api/plexus/cabinets/notes/reindex', { tokenizer: 'icu' })).status, 400)
     const injection = await api<{ hits: unknown[] }>(url, 'POST', '/api/plexus/cabinets/notes/search', { query: '"cats" OR NEAR(fish* AND' })
     assert.equal(injection.status, 200)
   })
@@ -312,6 +314,15 @@ describe('cabinets from the CLI without a node', () => {
     const third = JSON.parse(cli(['cabinet', 'ingest', 'big', corpus, '--json']).stdout) as { added: number, unchanged: number }
     assert.equal(third.added, 0)
     assert.equal(third.unchanged, N)
+
+    // Re-indexed without stemming: every chunk, and exact words still found.
+    const reindexed = cli(['cabinet', 'reindex', 'big', '--no-stemming', '--json'])
+    assert.equal(reindexed.code, 0, reindexed.stderr)
+    const r = JSON.parse(reindexed.stdout) as { chunks: number, tokenizer: { stemming: boolean, cjkBigrams: boolean } }
+    assert.ok(r.chunks >= N)
+    assert.deepEqual([r.tokenizer.stemming, r.tokenizer.cjkBigrams], [false, true])
+    const again = JSON.parse(cli(['cabinet', 'search', 'big', 'token1234', '--json']).stdout) as { hits: Array<{ documentPath: string }> }
+    assert.equal(again.hits[0]?.documentPath, join(corpus, 'd14', 'note-1234.md'))
   })
 
   it('refuses a wrong passphrase with one sentence and exit code 1', () => {

@@ -7,6 +7,8 @@ import { z } from 'zod'
 
 const EmbeddingModel = z.object({ name: z.string(), sha256: z.string(), dims: z.number() }).nullable()
 
+export const TokenizerSettings = z.object({ stemming: z.boolean(), removeDiacritics: z.boolean(), cjkBigrams: z.boolean() })
+
 export const CabinetStatsSchema = z.object({
   name: z.string(),
   cabinetId: z.string(),
@@ -18,7 +20,7 @@ export const CabinetStatsSchema = z.object({
   vectors: z.number(),
   chunksMissingVectors: z.number(),
   embeddingModel: EmbeddingModel,
-  tokenizer: z.object({ stemming: z.boolean(), removeDiacritics: z.boolean() }),
+  tokenizer: TokenizerSettings,
   lastIngestedAt: z.number().nullable(),
   fileBytes: z.number()
 })

@@ -6,7 +6,7 @@ import { SearchFiltersSchema } from '../../cabinets/retrieval/filters.js'
 import { MAX_QUERY_CHARS, MAX_TOP_K, MAX_PASSPHRASE_CHARS } from '../../cabinets/constants.js'
 import { requestedLevel } from '../../router/privacy.js'
 import { ErrorSchema } from '../openai/schemas.js'
-import { CabinetSummarySchema, CabinetStatsSchema, IngestJobSchema, DocumentSchema, SearchResultSchema, AskResultSchema, AuditEntrySchema } from './cabinet-schemas.js'
+import { CabinetSummarySchema, CabinetStatsSchema, IngestJobSchema, DocumentSchema, SearchResultSchema, AskResultSchema, AuditEntrySchema, TokenizerSettings } from './cabinet-schemas.js'
 
 export interface CabinetRoutesOptions {
   cabinets: CabinetService
@@ -81,6 +81,16 @@ export const cabinetRoutes: FastifyPluginAsyncZod<CabinetRoutesOptions> = async 
     await cabinets.passwd(request.params.name, request.body.old_passphrase, request.body.new_passphrase)
     return { name: request.params.name, changed: true as const }
   })
+
+  app.post('/:name/reindex', {
+    schema: {
+      tags,
+      summary: 'Rebuild the full-text index with other tokenizer settings (the cabinet must be unlocked)',
+      params: Name,
+      body: TokenizerSettings.partial().strict(),
+      response: { 200: z.object({ name: z.string(), chunks: z.number(), tokenizer: TokenizerSettings }), ...errors }
+    }
+  }, async (request) => ({ name: request.params.name, ...cabinets.reindex(request.params.name, request.body) }))
 
   app.put('/:name/embedding-model', {
     schema: { tags, summary: 'Set (or clear, with null) the embedding model; re-embeds in the background', params: Name, body: z.object({ model: z.string().min(1).max(256).nullable() }), response: { 200: CabinetStatsSchema, ...errors } }

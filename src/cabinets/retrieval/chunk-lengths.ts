@@ -7,7 +7,8 @@
  * most of it spent decrypting and authenticating pages. The cache loads them once (the first search
  * after unlocking pays that scan) and then follows changes cheaply. It relies on two properties of
  * the schema: chunk ids come from AUTOINCREMENT, so a committed id is never used again, and a
- * chunk's `term_count` is never updated. Hence, since the cache was last brought up to date, chunks
+ * chunk's `term_count` is updated only by a re-index, which changes the cabinet's tokenizer setting
+ * (compared on each refresh; a change reloads everything). Hence, since the cache was last brought up to date, chunks
  * can only have been added (all with ids above the largest the cache knows) or deleted (then the
  * count no longer matches), and:
  *
@@ -41,6 +42,8 @@ interface Cache {
   maxId: number
   /** data_version and total_changes() when the cache was last brought up to date. */
   stamp: string
+  /** The tokenizer setting the lengths were counted with. */
+  tokenizer: string | null
 }
 
 const caches = new WeakMap<Database, Cache>()
@@ -54,8 +57,13 @@ export function chunkLengths (db: Database): ChunkLengths {
     cache = load(db, stamp)
     caches.set(db, cache)
   } else if (cache.stamp !== stamp) {
-    refresh(db, cache)
-    cache.stamp = stamp
+    if (tokenizerSetting(db) !== cache.tokenizer) {
+      cache = load(db, stamp)
+      caches.set(db, cache)
+    } else {
+      refresh(db, cache)
+      cache.stamp = stamp
+    }
   }
   return view(cache, db)
 }
@@ -75,8 +83,12 @@ function view (cache: Cache, db: Database): ChunkLengths {
   }
 }
 
+function tokenizerSetting (db: Database): string | null {
+  return (db.prepare("SELECT value FROM meta WHERE key = 'tokenizer'").pluck().get() as string | undefined) ?? null
+}
+
 function load (db: Database, stamp: string): Cache {
-  const cache: Cache = { lengths: new Map(), total: 0, maxId: 0, stamp }
+  const cache: Cache = { lengths: new Map(), total: 0, maxId: 0, stamp, tokenizer: tokenizerSetting(db) }
   addRows(cache, db.prepare('SELECT id, term_count FROM chunks').raw().all() as Array<[number, number]>)
   return cache
 }

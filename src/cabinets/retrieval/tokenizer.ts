@@ -8,8 +8,10 @@
  * `unicode61`), NFKC-normalise and lowercase, optionally strip diacritics (`café` → `cafe`), and
  * optionally Porter-stem lowercase ASCII words (`running` → `run`). Stop words are a query option.
  *
- * Known limit: scripts written without spaces (Chinese, Japanese, Thai) give one token per run of
- * letters, as with `unicode61`; a phrase matches only as a whole.
+ * Scripts written without spaces (Chinese, Japanese, Thai, Lao, Khmer) are indexed as overlapping
+ * character pairs (`cjkBigrams`, on for new cabinets), as Lucene's CJK analyzer does, so a query
+ * finds any part of a run of two or more characters. Cabinets created before it give one token
+ * per run of letters (as `unicode61`) until re-indexed.
  *
  * @packageDocumentation
  */
@@ -24,10 +26,15 @@ export interface TokenizerOptions {
   stemming: boolean
   /** Fold accented letters to their base letter. */
   removeDiacritics: boolean
+  /**
+   * Index runs of Chinese, Japanese, Thai, Lao or Khmer characters (written without spaces) as
+   * overlapping pairs of characters, so that any part of a run of two or more can be found.
+   */
+  cjkBigrams: boolean
 }
 
-/** Defaults for new cabinets: stemming and diacritic folding on, as most searchers expect. */
-export const DEFAULT_TOKENIZER: Readonly<TokenizerOptions> = Object.freeze({ stemming: true, removeDiacritics: true })
+/** Defaults for new cabinets: stemming, diacritic folding and CJK bigrams on, as most searchers expect. */
+export const DEFAULT_TOKENIZER: Readonly<TokenizerOptions> = Object.freeze({ stemming: true, removeDiacritics: true, cjkBigrams: true })
 
 /** A token with its place in the original text (UTF-16 offsets, `end` exclusive). */
 export interface Token {
@@ -55,11 +62,42 @@ export function tokenize (text: string, options: TokenizerOptions): Token[] {
     if (options.removeDiacritics) word = word.normalize('NFD').replace(MARKS_RE, '').normalize('NFC')
     for (const norm of word.split(NON_WORD_RE)) {
       if (norm === '') continue
-      const term = options.stemming && ASCII_WORD_RE.test(norm) ? porterStem(norm) : norm
-      tokens.push({ term, norm, start, end })
+      for (const part of options.cjkBigrams ? splitCjk(norm) : [{ text: norm, cjk: false }]) {
+        if (part.cjk) {
+          for (const pair of bigrams(part.text)) tokens.push({ term: pair, norm: pair, start, end })
+          continue
+        }
+        const term = options.stemming && ASCII_WORD_RE.test(part.text) ? porterStem(part.text) : part.text
+        tokens.push({ term, norm: part.text, start, end })
+      }
     }
   }
   return tokens
+}
+
+/** Scripts written without spaces between words. */
+const CJK_RUN_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}]+/gu
+
+/** A word cut into its runs of spaceless scripts and the rest, in order. */
+function splitCjk (word: string): Array<{ text: string, cjk: boolean }> {
+  const parts: Array<{ text: string, cjk: boolean }> = []
+  let at = 0
+  for (const m of word.matchAll(CJK_RUN_RE)) {
+    if (m.index > at) parts.push({ text: word.slice(at, m.index), cjk: false })
+    parts.push({ text: m[0], cjk: true })
+    at = m.index + m[0].length
+  }
+  if (at < word.length) parts.push({ text: word.slice(at), cjk: false })
+  return parts
+}
+
+/** Overlapping pairs of characters (code points); a run of one is itself. */
+function bigrams (run: string): string[] {
+  const chars = Array.from(run)
+  if (chars.length < 2) return chars
+  const out: string[] = []
+  for (let i = 0; i + 1 < chars.length; i++) out.push(chars[i]! + chars[i + 1]!)
+  return out
 }
 
 /** The terms of a chunk as stored in the index, in order (duplicates kept: they are the term frequencies). */

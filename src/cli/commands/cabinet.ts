@@ -137,6 +137,26 @@ export function registerCabinet (program: Command): void {
       })
     })
 
+  withCommon(cabinet.command('reindex <name>'))
+    .description('rebuild the full-text index with other tokenizer settings (those not given stay)')
+    .option('--stemming', 'Porter-stem English words')
+    .option('--no-stemming', 'index words as written')
+    .option('--diacritics', 'keep accents (café and cafe differ)')
+    .option('--no-diacritics', 'fold accents (café matches cafe)')
+    .option('--cjk', 'index Chinese, Japanese, Thai, Lao and Khmer text as character pairs')
+    .option('--no-cjk', 'index runs of those scripts whole')
+    .action(async (name: string, opts: { stemming?: boolean, diacritics?: boolean, cjk?: boolean }, cmd: Command) => {
+      const changes = {
+        ...(opts.stemming != null ? { stemming: opts.stemming } : {}),
+        ...(opts.diacritics != null ? { removeDiacritics: !opts.diacritics } : {}),
+        ...(opts.cjk != null ? { cjkBigrams: opts.cjk } : {})
+      }
+      await run(cmd, async (b, o) => {
+        const r = await b.reindex(name, changes)
+        output(o.json, { name, ...r }, () => `re-indexed ${r.chunks} chunk${r.chunks === 1 ? '' : 's'} of ${name}: stemming ${r.tokenizer.stemming ? 'on' : 'off'}, accents ${r.tokenizer.removeDiacritics ? 'folded' : 'kept'}, CJK pairs ${r.tokenizer.cjkBigrams ? 'on' : 'off'}`)
+      })
+    })
+
   withCommon(cabinet.command('rm <name>'))
     .description('delete a cabinet and everything in it (asks for its passphrase)')
     .action(async (name: string, _opts, cmd: Command) => {

@@ -74,7 +74,7 @@ describe('CabinetStore.create / open', () => {
     const reopened = await CabinetStore.open(dir, 'plain', PASSPHRASE)
 
     // Assert
-    assert.deepEqual(reopened.stats().tokenizer, { stemming: false, removeDiacritics: true })
+    assert.deepEqual(reopened.stats().tokenizer, { stemming: false, removeDiacritics: true, cjkBigrams: true })
     reopened.close()
   })
 })
@@ -400,5 +400,32 @@ describe('CabinetStore.create cut off', () => {
     await assert.rejects(createStore(dir, 'busy'), hasCode('PLX_ERR_CABINET_EXISTS'))
     assert.equal(CabinetStore.exists(dir, 'busy'), false)
     assert.equal(existsSync(join(dir, 'busy.cabinet.creating')), true, 'the other create keeps its claim')
+  })
+})
+
+describe('CabinetStore.reindex', () => {
+  it('rebuilds the index with other tokenizer settings: a Japanese word inside a run becomes findable, and stays so after reopening', async () => {
+    // Prepare: a cabinet indexed as cabinets were before CJK pairs (runs whole).
+    const old = await createStore(dir, 'jp', { tokenizer: { cjkBigrams: false } })
+    old.upsertDocument(doc('kyoto.txt', ['東京都と京都府に住む人々', 'The lantern festival']))
+    old.upsertDocument(doc('other.txt', ['大阪の話', 'Another lantern']))
+    const found = (s: CabinetStore, query: string): string[] => s.search({ query, mode: 'lexical' }).hits.map(h => h.documentPath)
+    assert.deepEqual(found(old, '京都'), [], 'inside a run, not found without pairs')
+    const before = found(old, 'lantern').sort()
+
+    // Execute
+    const r = old.reindex({ cjkBigrams: true })
+
+    // Assert: every chunk re-indexed; the part of the run is found; other searches unchanged.
+    assert.equal(r.chunks, 4)
+    assert.equal(r.tokenizer.cjkBigrams, true)
+    assert.deepEqual(found(old, '京都'), ['kyoto.txt'])
+    assert.deepEqual(found(old, 'lantern').sort(), before)
+    old.close()
+    const reopened = await CabinetStore.open(dir, 'jp', PASSPHRASE)
+    assert.equal(reopened.stats().tokenizer.cjkBigrams, true)
+    assert.deepEqual(found(reopened, '京都'), ['kyoto.txt'])
+    assert.deepEqual(found(reopened, '大阪'), ['other.txt'])
+    reopened.close()
   })
 })

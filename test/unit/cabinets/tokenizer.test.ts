@@ -4,7 +4,7 @@ import { MAX_QUERY_TERMS } from '../../../src/cabinets/constants.js'
 import { porterStem } from '../../../src/cabinets/retrieval/porter.js'
 import { DEFAULT_TOKENIZER, indexTerms, queryTerms, tokenize } from '../../../src/cabinets/retrieval/tokenizer.js'
 
-const PLAIN = { stemming: false, removeDiacritics: false }
+const PLAIN = { stemming: false, removeDiacritics: false, cjkBigrams: false }
 
 describe('porterStem', () => {
   it('matches the reference vocabulary of Porter\'s published implementation', () => {
@@ -49,7 +49,7 @@ describe('tokenize', () => {
 
   it('folds diacritics and compatibility forms when asked', () => {
     // Execute
-    const folded = tokenize('Café ﬁnal Ｆｕｌｌ naïve', { stemming: false, removeDiacritics: true }).map(t => t.term)
+    const folded = tokenize('Café ﬁnal Ｆｕｌｌ naïve', { ...PLAIN, removeDiacritics: true }).map(t => t.term)
     const kept = tokenize('Café', PLAIN).map(t => t.term)
 
     // Assert
@@ -64,6 +64,20 @@ describe('tokenize', () => {
     // Assert
     for (const term of terms) assert.match(term, /^[\p{L}\p{N}\p{M}]+$/u)
     assert.ok(terms.includes('1'))
+  })
+
+  it('indexes runs of spaceless scripts as overlapping character pairs when asked', () => {
+    // Execute
+    const pairs = indexTerms('東京都に住む 2024年 ภาษาไทย x', DEFAULT_TOKENIZER)
+    const runs = indexTerms('東京都に住む', PLAIN)
+
+    // Assert: 東京都に住む → 東京 京都 都に に住 住む; digits stay whole next to a CJK run; one
+    // character alone is itself; other scripts are untouched.
+    assert.deepEqual(pairs, ['東京', '京都', '都に', 'に住', '住む', '2024', '年', 'ภา', 'าษ', 'ษา', 'าไ', 'ไท', 'ทย', 'x'])
+    assert.deepEqual(runs, ['東京都に住む'])
+    // A query for part of a run finds its pairs; astral characters are paired by code point.
+    assert.deepEqual(queryTerms('京都', { ...DEFAULT_TOKENIZER, removeStopWords: true }), ['京都'])
+    assert.deepEqual(indexTerms('𠮷野家', DEFAULT_TOKENIZER), ['𠮷野', '野家'])
   })
 
   it('stems lowercase ASCII words only', () => {
