@@ -55,6 +55,8 @@ const ASCII_WORD_RE = /^[a-z]+$/
 /** Tokenizes text; every returned `term` is non-empty and free of separators. */
 export function tokenize (text: string, options: TokenizerOptions): Token[] {
   const tokens: Token[] = []
+  // One look at the whole text, so text without those scripts pays nothing per word.
+  const cjk = options.cjkBigrams && CJK_ANY_RE.test(text)
   for (const match of text.matchAll(WORD_RE)) {
     const start = match.index
     const end = start + match[0].length
@@ -62,7 +64,7 @@ export function tokenize (text: string, options: TokenizerOptions): Token[] {
     if (options.removeDiacritics) word = word.normalize('NFD').replace(MARKS_RE, '').normalize('NFC')
     for (const norm of word.split(NON_WORD_RE)) {
       if (norm === '') continue
-      for (const part of options.cjkBigrams ? splitCjk(norm) : [{ text: norm, cjk: false }]) {
+      for (const part of cjk ? splitCjk(norm) : [{ text: norm, cjk: false }]) {
         if (part.cjk) {
           for (const pair of bigrams(part.text)) tokens.push({ term: pair, norm: pair, start, end })
           continue
@@ -77,6 +79,8 @@ export function tokenize (text: string, options: TokenizerOptions): Token[] {
 
 /** Scripts written without spaces between words. */
 const CJK_RUN_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}]+/gu
+
+const CJK_ANY_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}]/u
 
 /** A word cut into its runs of spaceless scripts and the rest, in order. */
 function splitCjk (word: string): Array<{ text: string, cjk: boolean }> {
