@@ -116,8 +116,12 @@ describe('bad input gets a clear error and breaks nothing', () => {
     assert.equal(negative.status, 400)
     assert.equal((await errorOf(negative)).param, 'max_tokens')
 
-    const n2 = await fetch(`${t.url}/v1/chat/completions`, json({ model: 'stories260K', messages: [{ role: 'user', content: 'hi' }], n: 2 }))
-    assert.equal(n2.status, 400)
+    const n17 = await fetch(`${t.url}/v1/chat/completions`, json({ model: 'stories260K', messages: [{ role: 'user', content: 'hi' }], n: 17 }))
+    assert.equal(n17.status, 400)
+    assert.equal((await errorOf(n17)).param, 'n')
+    const tooMany = await fetch(`${t.url}/v1/completions`, json({ model: 'stories260K', prompt: ['a', 'b', 'c'], n: 6 }))
+    assert.equal(tooMany.status, 400)
+    assert.match((await errorOf(tooMany)).message, /At most 16 generations per request/)
 
     const tools = await fetch(`${t.url}/v1/chat/completions`, json({ model: 'stories260K', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function' }] }))
     assert.equal(tools.status, 400)

@@ -95,6 +95,29 @@ describe('OpenAI-compatible API with the openai client', () => {
     assert.equal(text, r.choices[0]!.text, 'greedy decoding is deterministic')
   })
 
+  it('gives n choices: different with a seed (choice i as seed + i), identical greedy, streamed as not', async () => {
+    // Prepare: choice i of n with seed s is what seed s + i gives alone.
+    const ask = { model: 'stories260K', messages: [{ role: 'user' as const, content: 'Tell me a story' }], max_tokens: 12, temperature: 0.9 }
+    const single = await Promise.all([5, 6, 7].map(async seed => await client.chat.completions.create({ ...ask, seed })))
+    const alone = single.map(s => s.choices[0]!.message.content)
+
+    // Execute
+    const r = await client.chat.completions.create({ ...ask, seed: 5, n: 3 })
+    const stream = await client.chat.completions.create({ ...ask, seed: 5, n: 3, stream: true })
+    const streamed = ['', '', '']
+    for await (const chunk of stream) for (const c of chunk.choices) streamed[c.index] += c.delta.content ?? ''
+    const greedy = await client.chat.completions.create({ ...ask, temperature: 0, n: 2 })
+
+    // Assert
+    assert.deepEqual(r.choices.map(c => c.index), [0, 1, 2])
+    assert.ok(new Set(alone).size > 1, 'different seeds, different stories')
+    assert.deepEqual(r.choices.map(c => c.message.content), alone)
+    assert.deepEqual(streamed, alone)
+    assert.equal(r.usage?.completion_tokens, single.reduce((n, s) => n + s.usage!.completion_tokens, 0))
+    assert.equal(r.usage?.prompt_tokens, 3 * single[0]!.usage!.prompt_tokens)
+    assert.equal(greedy.choices[0]!.message.content, greedy.choices[1]!.message.content)
+  })
+
   it('answers several prompts in one completions request, one choice each, streamed and not', async () => {
     // Prepare: what each prompt gives on its own.
     const prompts = ['Once upon a time', 'The cat', 'Lily went to the park']

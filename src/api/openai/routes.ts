@@ -7,7 +7,7 @@ import type { OutputFormat } from '../../inference/output-format.js'
 import type { Metrics } from '../metrics.js'
 import type { CabinetService } from '../../cabinets/service.js'
 import { fitSources, sourcesMessage, toCitations, type Citation } from '../../cabinets/answer.js'
-import { pinPrivate } from '../../router/privacy.js'
+import { pinPrivate, type PrivacyTag } from '../../router/privacy.js'
 import type { Router, NetworkModel, RoutedResult } from '../../router/router.js'
 import { callerId } from '../plexus/cabinets.js'
 import { disconnectSignal, generateWithMetrics, jsonWithHole, requestPrivacy, resolveModelName, streamSse } from '../generation.js'
@@ -33,6 +33,50 @@ function newId (prefix: string): string {
 /** OpenAI's usage object from a generation's exact token counts. */
 function usageOf (r: GenerateResult): { prompt_tokens: number, completion_tokens: number, total_tokens: number } {
   return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens }
+}
+
+/** The usage of several generations of one request, added up. */
+function totalUsage (rs: readonly GenerateResult[]): ReturnType<typeof usageOf> {
+  const u = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+  for (const r of rs) {
+    const one = usageOf(r)
+    u.prompt_tokens += one.prompt_tokens
+    u.completion_tokens += one.completion_tokens
+    u.total_tokens += one.total_tokens
+  }
+  return u
+}
+
+/** `plexus.route` (the first choice's) and, with several choices, `plexus.routes` by index. */
+function routesOf (rs: readonly RoutedResult[]): { route: RoutedResult['route'], routes?: Array<RoutedResult['route']> } {
+  return { route: rs[0]!.route, ...(rs.length > 1 ? { routes: rs.map(r => r.route) } : {}) }
+}
+
+/**
+ * `n` choices of one request: the request `n` times, the i-th with `seed + i` when a seed is given
+ * (so the choices differ, and the same request gives the same choices again).
+ */
+function choicesOf (req: GenerateRequest, n: number): GenerateRequest[] {
+  return Array.from({ length: n }, (_, i) => (i === 0 || req.seed == null ? req : { ...req, seed: req.seed + i }))
+}
+
+/** Runs generations at once (each on a free slot or a peer); the first failure stops the others. */
+async function generateAll (router: Router, metrics: Metrics, reqs: readonly GenerateRequest[], privacy: PrivacyTag, signal: AbortSignal, onText?: (i: number, text: string) => void): Promise<RoutedResult[]> {
+  const stop = new AbortController()
+  const either = AbortSignal.any([signal, stop.signal])
+  try {
+    return await Promise.all(reqs.map(async (req, i) => await generateWithMetrics(router, metrics, req, { privacy, signal: either, ...(onText != null ? { onText: (text: string) => onText(i, text) } : {}) })))
+  } catch (err) {
+    stop.abort()
+    throw err
+  }
+}
+
+/** Generations per request at most (prompts × n), each a slot or a peer's. */
+const MAX_GENERATIONS = 16
+
+function checkGenerations (count: number): void {
+  if (count > MAX_GENERATIONS) throw new PlexusError('PLX_ERR_BAD_REQUEST', [`At most ${MAX_GENERATIONS} generations per request (prompts × n), not ${count}`], { param: 'n' })
 }
 
 function messageText (content: ChatCompletionRequest['messages'][number]['content']): string {
@@ -120,37 +164,41 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       citations = toCitations(sources)
     }
 
+    const reqs = choicesOf(req, body.n ?? 1)
+    checkGenerations(reqs.length)
+    const all = async (onText?: (i: number, text: string) => void): Promise<RoutedResult[]> => await generateAll(router, metrics, reqs, privacy, signal, onText)
+
     if (body.stream !== true) {
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal })
+      const rs = await all()
       return {
         ...(citations != null ? { citations } : {}),
         id,
         object: 'chat.completion' as const,
         created,
-        model: r.model,
+        model: rs[0]!.model,
         system_fingerprint: FINGERPRINT,
-        choices: [{ index: 0, message: { role: 'assistant' as const, content: r.text, refusal: null }, logprobs: null, finish_reason: r.finishReason }],
-        usage: usageOf(r),
-        plexus: { route: r.route }
+        choices: rs.map((r, index) => ({ index, message: { role: 'assistant' as const, content: r.text, refusal: null }, logprobs: null, finish_reason: r.finishReason })),
+        usage: totalUsage(rs),
+        plexus: routesOf(rs)
       }
     }
 
     // Validate everything that can fail before the 200 and the first byte go out.
     await router.validate(req, privacy)
-    const chunk = (delta: object, finish: string | null): object => ({
+    const chunk = (index: number, delta: object, finish: string | null): object => ({
       id, object: 'chat.completion.chunk', created, model: req.model, system_fingerprint: FINGERPRINT,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
+      choices: [{ index, delta, logprobs: null, finish_reason: finish }]
     })
     const includeUsage = body.stream_options?.include_usage === true
-    const contentChunk = jsonWithHole(text => chunk({ content: text }, null))
+    const contentChunks = reqs.map((_, i) => jsonWithHole(text => chunk(i, { content: text }, null)))
     await streamSse(reply, async (write, writeJson) => {
-      write(chunk({ role: 'assistant', content: '' }, null))
-      const r = await generateWithMetrics(router, metrics, req, { privacy, signal, onText: text => writeJson(contentChunk(text)) })
-      write({ ...chunk({}, r.finishReason), ...(citations != null ? { citations } : {}), plexus: { route: r.route } })
+      reqs.forEach((_, i) => { write(chunk(i, { role: 'assistant', content: '' }, null)) })
+      const rs = await all((i, text) => { writeJson(contentChunks[i]!(text)) })
+      rs.forEach((r, i) => { write({ ...chunk(i, {}, r.finishReason), ...(citations != null ? { citations } : {}), plexus: { route: r.route } }) })
       if (includeUsage) {
         write({
-          id, object: 'chat.completion.chunk', created, model: r.model, system_fingerprint: FINGERPRINT, choices: [],
-          usage: usageOf(r)
+          id, object: 'chat.completion.chunk', created, model: rs[0]!.model, system_fingerprint: FINGERPRINT, choices: [],
+          usage: totalUsage(rs)
         })
       }
     })
@@ -164,37 +212,23 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
     const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt
     const format = outputFormat(body.response_format)
     const model = router.resolveModel(body.model)
-    const reqs: GenerateRequest[] = prompts.map(prompt => ({
+    // Choice i is prompt ⌊i / n⌋'s (i mod n)-th completion, as at OpenAI.
+    const n = body.n ?? 1
+    const reqs: GenerateRequest[] = prompts.flatMap(prompt => choicesOf({
       model,
       prompt,
       // OpenAI's legacy completions default to 16 tokens.
       maxTokens: body.max_tokens ?? 16,
       ...sampling(body),
       ...(format != null ? { format } : {})
-    }))
+    }, n))
+    checkGenerations(reqs.length)
     const id = newId('cmpl')
     const created = Math.floor(Date.now() / 1000)
     const signal = disconnectSignal(reply)
-    const echo = (i: number): string => body.echo === true ? prompts[i]! : ''
+    const echo = (i: number): string => body.echo === true ? prompts[Math.floor(i / n)]! : ''
     const privacy = requestPrivacy(router, request.headers, body.plexus?.privacy)
-    // Several prompts run at once (each its own generation, on free slots or peers); the first
-    // failure stops the others.
-    const all = async (onText?: (i: number, text: string) => void): Promise<RoutedResult[]> => {
-      const stop = new AbortController()
-      const either = AbortSignal.any([signal, stop.signal])
-      try {
-        return await Promise.all(reqs.map(async (req, i) => await generateWithMetrics(router, metrics, req, { privacy, signal: either, ...(onText != null ? { onText: (text: string) => onText(i, text) } : {}) })))
-      } catch (err) {
-        stop.abort()
-        throw err
-      }
-    }
-    const usage = (rs: RoutedResult[]): ReturnType<typeof usageOf> => {
-      const u = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
-      for (const r of rs) { const one = usageOf(r); u.prompt_tokens += one.prompt_tokens; u.completion_tokens += one.completion_tokens; u.total_tokens += one.total_tokens }
-      return u
-    }
-    const routes = (rs: RoutedResult[]): { route: RoutedResult['route'], routes?: Array<RoutedResult['route']> } => ({ route: rs[0]!.route, ...(rs.length > 1 ? { routes: rs.map(r => r.route) } : {}) })
+    const all = async (onText?: (i: number, text: string) => void): Promise<RoutedResult[]> => await generateAll(router, metrics, reqs, privacy, signal, onText)
 
     if (body.stream !== true) {
       const rs = await all()
@@ -205,8 +239,8 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
         model: rs[0]!.model,
         system_fingerprint: FINGERPRINT,
         choices: rs.map((r, i) => ({ index: i, text: echo(i) + r.text, logprobs: null, finish_reason: r.finishReason })),
-        usage: usage(rs),
-        plexus: routes(rs)
+        usage: totalUsage(rs),
+        plexus: routesOf(rs)
       }
     }
 
@@ -216,15 +250,15 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       choices: [{ index, text, logprobs: null, finish_reason: finish }]
     })
     const includeUsage = body.stream_options?.include_usage === true
-    const textChunks = prompts.map((_, i) => jsonWithHole(text => chunk(i, text, null)))
+    const textChunks = reqs.map((_, i) => jsonWithHole(text => chunk(i, text, null)))
     await streamSse(reply, async (write, writeJson) => {
-      prompts.forEach((_, i) => { if (echo(i) !== '') write(chunk(i, echo(i), null)) })
+      reqs.forEach((_, i) => { if (echo(i) !== '') write(chunk(i, echo(i), null)) })
       const rs = await all((i, text) => { writeJson(textChunks[i]!(text)) })
       rs.forEach((r, i) => { write({ ...chunk(i, '', r.finishReason), plexus: { route: r.route } }) })
       if (includeUsage) {
         write({
           id, object: 'text_completion', created, model: rs[0]!.model, system_fingerprint: FINGERPRINT, choices: [],
-          usage: usage(rs)
+          usage: totalUsage(rs)
         })
       }
     })

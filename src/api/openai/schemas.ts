@@ -37,7 +37,7 @@ const Sampling = {
   seed: z.number().int().min(-(2 ** 53)).max(2 ** 53).nullable().optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
-  n: z.number().int().min(1).max(1).nullable().optional().describe('Only 1 is supported.'),
+  n: z.number().int().min(1).max(16).nullable().optional().describe('Choices to generate (prompts × n at most 16 per request).'),
   stop: Stop,
   user: z.string().max(256).optional(),
   plexus: PlexusExtension
