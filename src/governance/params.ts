@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import { PlexusError } from '../errors.js'
+import { PeerIdSchema } from '../p2p/peer-id.js'
 import type { PlexusConfig } from '../node/config.js'
 
 const Sha256List = z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256')).max(1000)
@@ -66,11 +67,10 @@ export const PARAMS: Readonly<Record<string, ParamSpec>> = {
 /** DataSHIELD's names for the disclosure thresholds, accepted in proposals and stored as the config names. */
 const ALIASES: Readonly<Record<string, string>> = { 'nfilter.tab': 'stats.disclosure.tab', 'nfilter.subset': 'stats.disclosure.subset', 'nfilter.glm': 'stats.disclosure.glm' }
 
-const PeerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/, 'a base58 libp2p peer id')
 
 export const ChangeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('set'), param: z.string().min(1).max(64), value: z.unknown() }),
-  z.strictObject({ type: z.literal('member'), action: z.enum(['admit', 'remove']), peer: PeerId })
+  z.strictObject({ type: z.literal('member'), action: z.enum(['admit', 'remove']), peer: PeerIdSchema })
 ])
 export type Change = z.output<typeof ChangeSchema>
 

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { canonicalJson } from '../crypto/signing.js'
 import { PlexusError } from '../errors.js'
+import { PeerIdSchema } from '../p2p/peer-id.js'
 import type { SignedRecord } from '../ledger/records.js'
 import { checkChange, type Change } from './params.js'
 
@@ -23,10 +24,9 @@ export const MAX_ELECTORATE = 100
 export const CHOICES = ['yes', 'no', 'abstain'] as const
 export type Choice = (typeof CHOICES)[number]
 
-const PeerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/)
 const Ms = z.number().int().min(0).max(8.64e15)
 
-export const VoterSchema = z.strictObject({ peer: PeerId, weight: z.string().regex(/^(0|[1-9][0-9]{0,30})$/) })
+export const VoterSchema = z.strictObject({ peer: PeerIdSchema, weight: z.string().regex(/^(0|[1-9][0-9]{0,30})$/) })
 export type Voter = z.output<typeof VoterSchema>
 
 export const ProposalDataSchema = z.strictObject({

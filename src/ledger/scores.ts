@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { signingBytes } from '../crypto/signing.js'
+import { PeerIdSchema } from '../p2p/peer-id.js'
 import { SCORE_COMMIT_DOMAIN, SCORE_SALT_DOMAIN } from './constants.js'
 import type { PeerSigner } from './peer-keys.js'
 import { verifyRecordWithJson, type RecordBody, type SignedRecord } from './records.js'
@@ -32,8 +33,7 @@ export const MAX_SCORED_PEERS = 200
 export const MAX_SCORE = 1000
 
 const Epoch = z.number().int().min(0).max(2 ** 40)
-const Subject = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/, 'a base58 libp2p peer id')
-const Scores = z.record(Subject, z.number().int().min(0).max(MAX_SCORE)).refine(s => Object.keys(s).length <= MAX_SCORED_PEERS, `at most ${MAX_SCORED_PEERS} subjects`)
+const Scores = z.record(PeerIdSchema, z.number().int().min(0).max(MAX_SCORE)).refine(s => Object.keys(s).length <= MAX_SCORED_PEERS, `at most ${MAX_SCORED_PEERS} subjects`)
 export const ScoreCommitDataSchema = z.strictObject({ epoch: Epoch, commitment: z.string().regex(/^[0-9a-f]{64}$/) })
 export const ScoreRevealDataSchema = z.strictObject({ epoch: Epoch, scores: Scores, salt: z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, 'at least 16 bytes, base64url') })
 export type UptimeScores = Record<string, number>

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod'
 import type { Logger } from '../logger.js'
+import { PeerIdSchema } from '../p2p/peer-id.js'
 import type { PeerSigner } from './peer-keys.js'
 import type { RecordBody } from './records.js'
 import { epochBounds, epochOf, scoreWindows, type RewardParams } from './rewards.js'
@@ -47,10 +48,9 @@ export const MAX_PROBED_PEERS = 1000
 
 const KNOWN_KEY = 'uptime-known'
 const COUNTS_KEY = 'uptime-counts'
-const PeerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/)
-const KnownSchema = z.array(PeerId).max(MAX_PROBED_PEERS)
+const KnownSchema = z.array(PeerIdSchema).max(MAX_PROBED_PEERS)
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
-const PeerCounts = z.record(PeerId, z.strictObject({ sent: Count, answered: Count }).refine(c => c.answered <= c.sent))
+const PeerCounts = z.record(PeerIdSchema, z.strictObject({ sent: Count, answered: Count }).refine(c => c.answered <= c.sent))
   .refine(c => Object.keys(c).length <= MAX_PROBED_PEERS)
 /** By epoch (as a decimal string), the counts per peer: the current and the previous epoch. */
 const CountsSchema = z.record(z.string().regex(/^\d{1,15}$/), PeerCounts).refine(c => Object.keys(c).length <= 2)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { PeerIdSchema } from './peer-id.js'
 import type { AdvertPayload } from './adverts.js'
 
 /** What this node knows about one peer of its network. */
@@ -38,7 +39,7 @@ type PeerStats = Omit<PeerEntry, 'peerId' | 'advert' | 'receivedAt' | 'expiresAt
 }
 
 /** What of a peer's record survives a restart: its outcomes and the reputation they earned (validated when read back). */
-export const SavedPeersSchema = z.record(z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/), z.strictObject({
+export const SavedPeersSchema = z.record(PeerIdSchema, z.strictObject({
   served: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   failed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   outcomes: z.number().int().min(REPUTATION_MIN).max(REPUTATION_MAX)
