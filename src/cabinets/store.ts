@@ -19,11 +19,11 @@
 
 import { createHmac } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs'
-import { releaseClaim, takeClaim } from '../claim.js'
 import { join } from 'node:path'
 import Database from 'better-sqlite3-multiple-ciphers'
 import type { Database as Db } from 'better-sqlite3'
 import * as sqliteVec from 'sqlite-vec'
+import { releaseClaim, takeClaim } from '../claim.js'
 import { PlexusError, isPlexusError } from '../errors.js'
 import { forComponent, type Logger } from '../logger.js'
 import { BUSY_TIMEOUT_MS, CABINET_FILE_SUFFIX, CABINET_NAME_RE, KEYRING_FILE_SUFFIX, MAX_AUDIT_LIST, PAGE_CACHE_KIB, type ScryptParams } from './constants.js'
@@ -62,7 +62,6 @@ export interface CabinetStoreOptions {
   now?: () => number
 }
 
-/** File names of a cabinet. */
 /** A create in progress: `<name>.cabinet.creating`, a claim file (claim.ts). */
 const CLAIM_SUFFIX = '.creating'
 /** A claim older than this belongs to a create that was cut off (the KDF takes seconds). */
@@ -87,6 +86,7 @@ function claimCreation (paths: { cabinet: string, keyring: string }, name: strin
   if (!taken) throw new PlexusError('PLX_ERR_CABINET_EXISTS', [name])
 }
 
+/** File names of a cabinet. */
 export function cabinetPaths (dir: string, name: string): { cabinet: string, keyring: string } {
   checkName(name)
   return { cabinet: join(dir, name + CABINET_FILE_SUFFIX), keyring: join(dir, name + KEYRING_FILE_SUFFIX) }

@@ -176,7 +176,8 @@ export class GovernanceService {
     let count = 0
     for (const p of [...this.#proposals.values()].sort((a, b) => b.start - a.start)) {
       const votes = this.#votes.get(p.id) ?? []
-      if (have?.[p.id] === votesDigest(votes)) continue
+      const held = have?.[p.id]
+      if (held != null && held === votesDigest(votes)) continue
       bytes += JSON.stringify(p.record).length + votes.reduce((n, v) => n + JSON.stringify(v.record).length, 0)
       count += 1 + votes.length
       if (bytes > MAX_SYNC_FRAME_BYTES * 0.9 || count > MAX_SYNC_RECORDS) break

@@ -383,8 +383,7 @@ export class InferenceEngine {
   }
 
   async #unload (m: LoadedModel): Promise<void> {
-    if (m.expiry != null) clearTimeout(m.expiry.timer)
-    m.expiry = null
+    clearExpiry(m)
     this.#loaded.delete(m.record.name)
     m.pool.close()
     if (m.embedding != null) await (await m.embedding.catch(() => null))?.dispose()
@@ -409,8 +408,7 @@ export class InferenceEngine {
   keepAlive (name: string, ms: number | null): boolean {
     const m = this.#loaded.get(name)
     if (m == null) return false
-    if (m.expiry != null) clearTimeout(m.expiry.timer)
-    m.expiry = null
+    clearExpiry(m)
     if (ms == null || ms < 0) return true
     const at = Date.now() + ms
     const due = (): void => {
@@ -861,6 +859,11 @@ interface GenerationRun {
   firstTokenMs: number
   /** From the first to the last generated token. */
   decodeMs: number
+}
+
+function clearExpiry (m: LoadedModel): void {
+  if (m.expiry != null) clearTimeout(m.expiry.timer)
+  m.expiry = null
 }
 
 /** A model busy at its keep-alive deadline is looked at again this often. */

@@ -14,7 +14,7 @@
  */
 import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto'
 import { z } from 'zod'
-import { canonicalJson, decodeSignature, signPayload, signingPrefix } from '../crypto/signing.js'
+import { SIGNATURE_CHARS, canonicalJson, decodeSignature, signPayload, signingPrefix } from '../crypto/signing.js'
 import { leafHashOfFramed } from './merkle.js'
 import { PlexusError } from '../errors.js'
 import { MAX_RECEIPT_BYTES, RECEIPT_COUNTERSIGN_DOMAIN, RECEIPT_DOMAIN } from './constants.js'
@@ -279,7 +279,7 @@ const RECEIPT_KEYS = ['body', 'providerSignature', 'requesterSignature']
 // synchronous, so one buffer serves every call).
 const BODY_AT = '{"body":'.length
 const PROVIDER_SIGNATURE_AT = ',"providerSignature":"'.length
-const TAIL_BYTES = PROVIDER_SIGNATURE_AT + 86 + '","requesterSignature":"'.length + 86 + '"}'.length
+const TAIL_BYTES = PROVIDER_SIGNATURE_AT + SIGNATURE_CHARS + '","requesterSignature":"'.length + SIGNATURE_CHARS + '"}'.length
 const PROVIDER_PREFIX = signingPrefix(RECEIPT_DOMAIN)
 const REQUESTER_OPENING = `${signingPrefix(RECEIPT_COUNTERSIGN_DOMAIN)}{"body":`
 const ROOM = 64
@@ -295,14 +295,14 @@ function checkSignatures (receipt: SignedReceipt, receiptJson: string, provider:
   const leaf = leafHashOfFramed(scratch.subarray(ROOM - 1, end))
   const providerSignature = decodeSignature(receipt.providerSignature, providerSignatureBytes)
   const requesterSignature = decodeSignature(receipt.requesterSignature, requesterSignatureBytes)
-  if (providerSignature == null || requesterSignature == null) throw refuse('a signature is not 86 base64url characters')
+  if (providerSignature == null || requesterSignature == null) throw refuse(`a signature is not ${SIGNATURE_CHARS} base64url characters`)
   // The provider's bytes: its prefix (over the receipt's opening), then the body.
   scratch.write(PROVIDER_PREFIX, ROOM + BODY_AT - PROVIDER_PREFIX.length, 'latin1')
   if (!verifySignature(null, scratch.subarray(ROOM + BODY_AT - PROVIDER_PREFIX.length, bodyEnd), provider, providerSignature)) {
     throw refuse(`the provider's signature on receipt '${receipt.body.id}' does not verify`)
   }
   // The requester's bytes: its prefix, the opening again, the receipt up to the provider's signature, closed.
-  const counterEnd = bodyEnd + PROVIDER_SIGNATURE_AT + 86 + 1
+  const counterEnd = bodyEnd + PROVIDER_SIGNATURE_AT + SIGNATURE_CHARS + 1
   scratch.write(REQUESTER_OPENING, ROOM + BODY_AT - REQUESTER_OPENING.length, 'latin1')
   scratch[counterEnd] = 0x7d // '}'
   if (!verifySignature(null, scratch.subarray(ROOM + BODY_AT - REQUESTER_OPENING.length, counterEnd + 1), requester, requesterSignature)) {

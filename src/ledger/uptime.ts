@@ -63,6 +63,8 @@ export class UptimeScorer {
   /** Per epoch, per peer: probes sent and answered. */
   readonly #counts = new Map<number, Map<string, { sent: number, answered: number }>>()
   readonly #inFlight = new Set<string>()
+  /** What was last written under each meta key (a probe round with nothing new writes nothing). */
+  readonly #saved = new Map<string, string>()
   #probeTimer: NodeJS.Timeout | null = null
   #scoreTimer: NodeJS.Timeout | null = null
   #stopped = false
@@ -120,15 +122,21 @@ export class UptimeScorer {
     return null
   }
 
-  /** Saves the peers and the counts kept (the current and the previous epoch). */
+  /** Saves the peers and the counts kept (the current and the previous epoch), each only when it changed. */
   #save (): void {
     try {
-      this.#c.setMeta(KNOWN_KEY, JSON.stringify([...this.#known]))
       const latest = [...this.#counts].sort(([a], [b]) => b - a).slice(0, 2)
-      this.#c.setMeta(COUNTS_KEY, JSON.stringify(Object.fromEntries(latest.map(([e, counts]) => [String(e), Object.fromEntries(counts)]))))
+      this.#write(KNOWN_KEY, JSON.stringify([...this.#known]))
+      this.#write(COUNTS_KEY, JSON.stringify(Object.fromEntries(latest.map(([e, counts]) => [String(e), Object.fromEntries(counts)]))))
     } catch (err) {
       this.#c.logger.warn({ err: (err as Error).message }, 'uptime counts not saved')
     }
+  }
+
+  #write (key: string, json: string): void {
+    if (this.#saved.get(key) === json) return
+    this.#c.setMeta(key, json)
+    this.#saved.set(key, json)
   }
 
   #epochNow (): number | null {

@@ -30,7 +30,6 @@ export interface NetworkComponents {
   peersFile?: string
 }
 
-
 export interface PeerSummary {
   peerId: string
   connected: boolean

@@ -136,12 +136,12 @@ export class Router {
   #plan (req: GenerateRequest, tag: PrivacyTag): Plan {
     const model = req.model
     const local = this.#c.engine.registry.has(model)
-    const offering = this.#peersWith(model)
     if (req.format != null) {
       // Peers' protocol, receipts and spot checks do not carry a grammar: structured output stays here.
       if (local) return { kind: 'local' }
       throw new PlexusError('PLX_ERR_NO_ROUTE', [model, tag.level, 'structured output (response_format / format) runs only on the node that has the model, and this one does not'])
     }
+    const offering = this.#peersWith(model)
     if (tag.level === 'private' || tag.pinnedBy.length > 0) {
       if (local) return { kind: 'local' }
       const offered = offering.length

@@ -244,7 +244,8 @@ export const openaiRoutes: FastifyPluginAsyncZod<OpenAIRoutesOptions> = async (a
       }
     }
 
-    for (const req of reqs) await router.validate(req, privacy)
+    // The n choices of a prompt differ only in seed: one check per prompt.
+    for (let i = 0; i < reqs.length; i += n) await router.validate(reqs[i]!, privacy)
     const chunk = (index: number, text: string, finish: string | null): object => ({
       id, object: 'text_completion', created, model, system_fingerprint: FINGERPRINT,
       choices: [{ index, text, logprobs: null, finish_reason: finish }]
