@@ -78,9 +78,9 @@ export function tokenize (text: string, options: TokenizerOptions): Token[] {
 }
 
 /** Scripts written without spaces between words. */
-const CJK_RUN_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}]+/gu
-
-const CJK_ANY_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}]/u
+const CJK_CHAR = '[\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}\\p{Script=Thai}\\p{Script=Lao}\\p{Script=Khmer}]'
+const CJK_RUN_RE = new RegExp(`${CJK_CHAR}+`, 'gu')
+const CJK_ANY_RE = new RegExp(CJK_CHAR, 'u')
 
 /** A word cut into its runs of spaceless scripts and the rest, in order. */
 function splitCjk (word: string): Array<{ text: string, cjk: boolean }> {
